@@ -1,0 +1,109 @@
+"""count_syops: profile a model over data and return a Report."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from .counter import SyopsCounter
+from .energy import EnergyModel
+from .report import Report
+from .snn import reset_states
+
+INPUT_KEYS = ("input", "inputs", "x", "image", "images", "frames", "data")
+
+
+def batch_input(batch: Any) -> Tensor:
+    """The model input of one batch: a tensor, the first item of an ``(x, y)`` tuple, or the
+    ``input``/``x``/``image``/``frames``... entry of a dict."""
+    if isinstance(batch, Tensor):
+        return batch
+    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor):
+        return batch[0]
+    if isinstance(batch, Mapping):
+        for key in INPUT_KEYS:
+            if isinstance(batch.get(key), Tensor):
+                return batch[key]
+        raise TypeError(f"a dict batch needs its input under one of the keys {INPUT_KEYS}; "
+                        f"got keys {list(batch)}")
+    raise TypeError(f"a batch must be a tensor, an (input, target) tuple or a dict; "
+                    f"got {type(batch).__name__}")
+
+
+def iter_batches(data: Tensor | Iterable, max_batches: int | None = None) -> Iterator[Tensor]:
+    """Model inputs from a DataLoader, any iterable of batches, or one tensor (one batch)."""
+    batches = [data] if isinstance(data, Tensor) else data
+    return map(batch_input, itertools.islice(batches, max_batches))
+
+
+def model_device(model: nn.Module) -> torch.device:
+    tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+def _total(data: Any, max_batches: int | None) -> int | None:
+    try:
+        total = 1 if isinstance(data, Tensor) else len(data)
+    except TypeError:
+        return max_batches
+    return total if max_batches is None else min(total, max_batches)
+
+
+def _progress_callback(progress: bool | Callable | None, total: int | None):
+    """A per-batch callback and a closer, for ``progress=True`` (a rich bar) or a callable."""
+    if callable(progress):
+        return progress, lambda: None
+    if not progress:
+        return (lambda done, total: None), lambda: None
+    from rich.progress import Progress
+    bar = Progress(transient=True)
+    task = bar.add_task("counting", total=total)
+    bar.start()
+    return (lambda done, total: bar.update(task, completed=done)), bar.stop
+
+
+def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact",
+                fuse_bn: bool = True, energy: str | EnergyModel = "fp32", strict: bool = False,
+                max_batches: int | None = None, progress: bool | Callable | None = None,
+                classify: str = "probe", signals: Mapping[str, str] | None = None,
+                batch_dim: int = 0) -> Report:
+    """Count the synaptic operations of ``model`` on ``data`` (per sample).
+
+    The model runs in eval mode under ``torch.no_grad()``; SpikingJelly neuron states are reset
+    before every batch, so batches are independent. The model is left as it was: no hooks,
+    same train/eval flags, same states, also when its forward raises.
+
+    ``mode``: "exact" ACs are the (non-zero input, weight) pairs really applied; "rate" ACs are
+    dense x input firing rate. ``fuse_bn``: BatchNorm after a conv/linear is folded (free);
+    otherwise every BatchNorm costs 2 MACs per element. ``classify``: "probe" learns once which
+    layer inputs are multi-level by architecture; "observed" trusts each call's input alone.
+    ``signals`` declares kinds per layer name ("spike" or "multi-level"). ``batch_dim`` is the
+    batch dimension of the model input (1 for a ``[T, B, ...]`` input). ``progress``: True for
+    a progress bar, or a callable ``(batches_done, total)``.
+    """
+    if max_batches is not None and max_batches < 1:
+        raise ValueError(f"max_batches must be at least 1, got {max_batches}")
+    device = model_device(model)
+    total = _total(data, max_batches)
+    step, close = _progress_callback(progress, total)
+    flags = {m: m.training for m in model.modules()}
+    counter = SyopsCounter(model, mode=mode, fuse_bn=fuse_bn, energy=energy, strict=strict,
+                           classify=classify, signals=signals, batch_dim=batch_dim)
+    try:
+        model.eval()
+        with torch.no_grad(), counter:
+            for done, x in enumerate(iter_batches(data, max_batches), 1):
+                reset_states(model)
+                model(x.to(device))
+                counter.flush()
+                step(done, total)
+    finally:
+        close()
+        for module, training in flags.items():
+            module.training = training
+    if counter.forwards == 0:
+        raise ValueError("no batches to count: the data is empty")
+    return counter.report()

@@ -1,0 +1,166 @@
+"""Counting rules: which module types cost synaptic operations, and how many.
+
+A rule answers, for one call of a module on input ``x`` with output ``y``:
+- ``dense(module, x, y)``: the dense operation count (a host int, from shapes alone);
+- ``nonzero_pairs(module, x, cache)``: a float64 device tensor ``[pairs, nnz]``, the exact
+  number of (non-zero input, weight) pairs the call applies and the non-zero input count;
+- ``output_shape(module, x)``: the output shape, used by the type probe to skip the work.
+Synaptic rules (conv, linear) are classified by their input: spikes cost ACs, anything
+else MACs. Non-synaptic rules (BatchNorm left in place) always cost MACs.
+
+Rules are looked up along the module's MRO, so subclasses (SpikingJelly's ``layer.Conv2d``,
+a user's ``nn.Linear`` subclass) use their base class's rule. Add a type with ``register``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from .coverage import conv_coverage, conv_output_length, resolve_padding
+
+
+class Rule(Protocol):
+    synaptic: bool
+
+    def dense(self, module: nn.Module, x: Tensor, y: Tensor) -> int: ...
+
+    def nonzero_pairs(self, module: nn.Module, x: Tensor, cache: dict) -> Tensor: ...
+
+    def output_shape(self, module: nn.Module, x: Tensor) -> tuple[int, ...]: ...
+
+
+_RULES: dict[type, Rule] = {}
+
+
+def register(*types: type) -> Callable[[Rule], Rule]:
+    """Register a rule instance for module types (decorator or call: ``register(T)(rule)``)."""
+    def add(rule: Rule) -> Rule:
+        for module_type in types:
+            _RULES[module_type] = rule
+        return rule
+    return add
+
+
+def rule_for(module: nn.Module) -> Rule | None:
+    """The rule of the most specific registered base class of ``module``, if any."""
+    for cls in type(module).__mro__:
+        if cls in _RULES:
+            return _RULES[cls]
+    return None
+
+
+def _pairs(nnz: Tensor, factor: int) -> Tensor:
+    return torch.stack((nnz.double() * factor, nnz.double()))
+
+
+class ConvRule:
+    """Conv1d/2d/3d, any stride, padding (incl. "same" and non-zero modes), dilation, groups."""
+
+    synaptic = True
+
+    def __init__(self, dims: int):
+        self.dims = dims
+
+    def _pads(self, module: nn.Conv2d) -> list[tuple[int, int]]:
+        padding = module.padding
+        per_dim = [padding] * self.dims if isinstance(padding, str) else padding
+        return [resolve_padding(p, k, d)
+                for p, k, d in zip(per_dim, module.kernel_size, module.dilation)]
+
+    def dense(self, module, x, y):
+        per_output = module.in_channels // module.groups * math.prod(module.kernel_size)
+        return y.numel() * per_output
+
+    def nonzero_pairs(self, module, x, cache):
+        spatial = tuple(x.shape[-self.dims:])
+        key = (id(module), spatial, x.device)
+        covs = cache.get(key)
+        if covs is None:
+            covs = cache[key] = [
+                torch.as_tensor(conv_coverage(n, k, s, d, left, right, module.padding_mode),
+                                dtype=torch.float64, device=x.device)
+                for n, k, s, d, (left, right) in zip(spatial, module.kernel_size, module.stride,
+                                                     module.dilation, self._pads(module))]
+        per_position = torch.count_nonzero(x, dim=tuple(range(x.dim() - self.dims)))
+        weighted = per_position.double()
+        for cov in reversed(covs):
+            weighted = weighted @ cov
+        fan_out = module.out_channels // module.groups
+        return torch.stack((weighted * fan_out, per_position.sum().double()))
+
+    def output_shape(self, module, x):
+        spatial = [conv_output_length(n, k, s, d, left, right)
+                   for n, k, s, d, (left, right) in zip(x.shape[-self.dims:], module.kernel_size,
+                                                        module.stride, module.dilation,
+                                                        self._pads(module))]
+        return (*x.shape[:-self.dims - 1], module.out_channels, *spatial)
+
+
+class ConvTransposeRule:
+    """ConvTranspose1d/2d/3d, counted on the input side: every input meets C_out/groups x K weights."""
+
+    synaptic = True
+
+    def __init__(self, dims: int):
+        self.dims = dims
+
+    @staticmethod
+    def _fan_out(module) -> int:
+        return module.out_channels // module.groups * math.prod(module.kernel_size)
+
+    def dense(self, module, x, y):
+        return x.numel() * self._fan_out(module)
+
+    def nonzero_pairs(self, module, x, cache):
+        return _pairs(torch.count_nonzero(x), self._fan_out(module))
+
+    def output_shape(self, module, x):
+        spatial = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1
+                   for n, s, p, d, k, op in zip(x.shape[-self.dims:], module.stride, module.padding,
+                                                module.dilation, module.kernel_size,
+                                                module.output_padding)]
+        return (*x.shape[:-self.dims - 1], module.out_channels, *spatial)
+
+
+class LinearRule:
+    """Linear on any number of leading dims: every input feature meets out_features weights."""
+
+    synaptic = True
+
+    def dense(self, module, x, y):
+        return x.numel() * module.out_features
+
+    def nonzero_pairs(self, module, x, cache):
+        return _pairs(torch.count_nonzero(x), module.out_features)
+
+    def output_shape(self, module, x):
+        return (*x.shape[:-1], module.out_features)
+
+
+class BatchNormRule:
+    """BatchNorm left in place (not folded): 2 MACs (scale and shift) per output element."""
+
+    synaptic = False
+
+    def dense(self, module, x, y):
+        return 2 * y.numel()
+
+    def nonzero_pairs(self, module, x, cache):
+        raise TypeError("BatchNorm is not synaptic; its cost does not depend on the input")
+
+    def output_shape(self, module, x):
+        return tuple(x.shape)
+
+
+register(nn.Conv1d)(ConvRule(1))
+register(nn.Conv2d)(ConvRule(2))
+register(nn.Conv3d)(ConvRule(3))
+register(nn.ConvTranspose1d)(ConvTransposeRule(1))
+register(nn.ConvTranspose2d)(ConvTransposeRule(2))
+register(nn.ConvTranspose3d)(ConvTransposeRule(3))
+register(nn.Linear)(LinearRule())
+register(nn.modules.batchnorm._BatchNorm)(BatchNormRule())
