@@ -1,0 +1,127 @@
+"""Readers for the AEDAT recordings of DVS128 Gesture (AEDAT 3.1) and CIFAR10-DVS (AEDAT 2.0).
+
+Each reader loads one whole recording (memory bounded by that file) and returns its
+polarity events in recording order, with the coordinate conventions SpikingJelly uses when
+it converts the same files, so that its caches and these readers give the same events.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import List, Tuple
+
+import numpy as np
+
+from syops.data.errors import broken_file
+from syops.data.events import Events
+
+# AEDAT 3.1 (little-endian): 28-byte packet header, then eventNumber events of eventSize bytes.
+AEDAT31_VERSION_LINE = b"#!AER-DAT3.1"
+AEDAT31_END_OF_HEADER = b"#!END-HEADER\r\n"
+PACKET_HEADER = struct.Struct("<hhiiiiii")  # type, source, size, tsOffset, tsOverflow,
+#                                            capacity, number, valid
+POLARITY_EVENT_TYPE = 1
+POLARITY_EVENT = np.dtype([("data", "<u4"), ("timestamp", "<i4")])
+
+# AEDAT 2.0 (jAER, big-endian): '#' header lines, then (uint32 address, uint32 timestamp).
+AEDAT20_EVENT = np.dtype([("address", ">u4"), ("timestamp", ">u4")])
+CIFAR10DVS_SENSOR = 128
+
+
+def read_aedat31_polarity(path: Path) -> Events:
+    """Valid polarity events of an AEDAT 3.1 file; other packet types are skipped.
+
+    Event data word: bit 0 valid, bit 1 polarity, bits 2-16 y, bits 17-31 x (origin top left).
+    Timestamp: the event's int32 plus the packet's eventTSOverflow << 31.
+    """
+    raw = Path(path).read_bytes()
+    packets = _polarity_packets(raw, _aedat31_body_start(raw, path), path)
+    if not packets:
+        return _no_events()
+    records = np.concatenate([np.frombuffer(raw, POLARITY_EVENT, count=n, offset=at)
+                              for at, n, _ in packets])
+    overflow = np.repeat(np.array([o for _, _, o in packets], dtype=np.int64),
+                         [n for _, n, _ in packets])
+    valid = (records["data"] & 1) == 1
+    records, overflow = records[valid], overflow[valid]
+    data = records["data"].astype(np.int64)
+    return Events(t=records["timestamp"].astype(np.int64) + (overflow << 31),
+                  x=(data >> 17) & 0x7FFF, y=(data >> 2) & 0x7FFF, p=(data >> 1) & 1)
+
+
+def _aedat31_body_start(raw: bytes, path: Path) -> int:
+    """Byte offset of the first packet: just after the '#!END-HEADER' line."""
+    first_line = raw[:80].split(b"\n", 1)[0].strip()
+    if not first_line.startswith(AEDAT31_VERSION_LINE):
+        shown = first_line[:40].decode("ascii", "replace") or "empty"
+        raise broken_file(path, f"not an AEDAT 3.1 file (first line {shown!r}, "
+                          f"expected {AEDAT31_VERSION_LINE.decode()!r})")
+    end = raw.find(b"\n" + AEDAT31_END_OF_HEADER)
+    if end < 0:
+        raise broken_file(path, "AEDAT 3.1 header has no '#!END-HEADER' line (file truncated?)")
+    return end + 1 + len(AEDAT31_END_OF_HEADER)
+
+
+def _polarity_packets(raw: bytes, position: int, path: Path) -> List[Tuple[int, int, int]]:
+    """(payload offset, event count, timestamp overflow) of each polarity packet."""
+    packets = []
+    while position < len(raw):
+        if len(raw) - position < PACKET_HEADER.size:
+            raise broken_file(path, f"truncated packet header at byte {position} "
+                              f"({len(raw) - position} of {PACKET_HEADER.size} bytes)")
+        kind, _, size, ts_offset, overflow, capacity, number, _ = \
+            PACKET_HEADER.unpack_from(raw, position)
+        if size <= 0 or number < 0 or capacity != number:
+            raise broken_file(path, f"bad packet header at byte {position} (eventSize {size}, "
+                              f"eventCapacity {capacity}, eventNumber {number})")
+        payload = position + PACKET_HEADER.size
+        end = payload + size * number
+        if end > len(raw):
+            raise broken_file(path, f"truncated packet at byte {position}: declares "
+                              f"{size * number} bytes of events, {len(raw) - payload} remain")
+        if kind == POLARITY_EVENT_TYPE:
+            if size != POLARITY_EVENT.itemsize or ts_offset != 4:
+                raise broken_file(path, f"polarity packet at byte {position} has eventSize "
+                                  f"{size} and eventTSOffset {ts_offset}, expected 8 and 4")
+            packets.append((payload, number, overflow))
+        position = end
+    return packets
+
+
+def read_aedat20_cifar10dvs(path: Path) -> Events:
+    """Events of a CIFAR10-DVS recording (AEDAT 2.0, DVS128 address layout).
+
+    Address: bit 0 polarity, bits 1-7 column, bits 8-14 row. Like SpikingJelly's
+    converter we map x = 127 - row, y = 127 - column and p = 1 - polarity, which turns the
+    jAER bottom-left origin and sensor orientation into upright images.
+    """
+    raw = Path(path).read_bytes()
+    body = _aedat20_body_start(raw, path)
+    if (len(raw) - body) % AEDAT20_EVENT.itemsize:
+        raise broken_file(path, f"event data is {len(raw) - body} bytes, not a multiple of "
+                          f"{AEDAT20_EVENT.itemsize} (file truncated?)")
+    records = np.frombuffer(raw, AEDAT20_EVENT, offset=body)
+    address = records["address"].astype(np.int64)
+    last = CIFAR10DVS_SENSOR - 1
+    return Events(t=records["timestamp"].astype(np.int64), x=last - ((address >> 8) & 0x7F),
+                  y=last - ((address >> 1) & 0x7F), p=1 - (address & 1))
+
+
+def _aedat20_body_start(raw: bytes, path: Path) -> int:
+    """Byte offset just after the leading '#' lines (a body may not start with '#')."""
+    if raw.startswith(b"#!AER-DAT") and not raw.startswith(b"#!AER-DAT2."):
+        version = raw[: raw.find(b"\n")].strip().decode("ascii", "replace")
+        raise broken_file(path, f"is {version!r}, expected an AEDAT 2.0 (jAER) recording")
+    position = 0
+    while raw.startswith(b"#", position):
+        line_end = raw.find(b"\n", position)
+        if line_end < 0:
+            raise broken_file(path, "header line never ends (file truncated?)")
+        position = line_end + 1
+    return position
+
+
+def _no_events() -> Events:
+    empty = np.zeros(0, dtype=np.int64)
+    return Events(empty, empty, empty, empty)

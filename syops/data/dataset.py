@@ -1,0 +1,148 @@
+"""The dataset object every name returns: an index of samples, read lazily, plus metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from syops.data.errors import DataError
+
+T_ = TypeVar("T_")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset is, for reports: ``describe()`` gives the one-line label to print."""
+
+    name: str
+    num_classes: int
+    sample_shape: Tuple[int, ...]
+    T: Optional[int]
+    synthetic: bool
+    source: str  # the data root, or "synthetic (seed N)"
+    split: str
+    layout: str  # which on-disk layout was read, or "synthetic"
+    num_samples: int = 0
+    num_skipped: int = 0
+    seed: Optional[int] = None  # synthetic stand-ins only
+
+    def describe(self) -> str:
+        """E.g. 'dvs-gesture (synthetic, seed 0)' or 'dvs-gesture (/data, 288 samples, test split)'."""
+        if self.synthetic:
+            return f"{self.name} (synthetic, seed {self.seed})"
+        skipped = f", {self.num_skipped} bad file(s) skipped" if self.num_skipped else ""
+        return f"{self.name} ({self.source}, {self.num_samples} samples, {self.split} split{skipped})"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Where one item is read from: a file, its label, and a reader-specific key
+    (a recording's time window, a synthetic item's index)."""
+
+    path: str
+    label: int
+    key: Any = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out under skip_bad, and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+Reader = Callable[[Sample], np.ndarray]
+
+
+class SkipLog:
+    """Runs reads that may fail on a broken file: raises, or (skip_bad) records and goes on."""
+
+    def __init__(self, skip_bad: bool):
+        self.skip_bad = skip_bad
+        self.skipped: List[Skipped] = []
+
+    def attempt(self, path: str, read: Callable[[], T_]) -> Optional[T_]:
+        """``read()``, or None when it raised DataError and bad files are skipped."""
+        try:
+            return read()
+        except DataError as err:
+            if not self.skip_bad:
+                raise
+            self.skipped.append(Skipped(err.path or str(path), err.reason))
+            return None
+
+    def readable(self, path: str, read: Callable[[], Any]) -> bool:
+        """Whether ``read()`` succeeds; failures raise unless bad files are skipped."""
+        def read_and_confirm() -> bool:
+            read()
+            return True
+
+        return bool(self.attempt(path, read_and_confirm))
+
+
+class SampleDataset(Dataset):
+    """A map-style dataset of ``(float32 tensor, int label)`` items read lazily.
+
+    Holds only the sample index and a picklable reader, so it works in a DataLoader with
+    worker processes. ``info`` describes it; ``skipped`` lists files left out by skip_bad.
+    """
+
+    def __init__(self, info: DatasetInfo, samples: Sequence[Sample], reader: Reader,
+                 skipped: Sequence[Skipped] = ()):
+        self.samples = list(samples)
+        self.reader = reader
+        self.skipped = tuple(skipped)
+        self.info = dataclasses.replace(info, num_samples=len(self.samples),
+                                        num_skipped=len(self.skipped))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> Tuple[torch.Tensor, int]:
+        sample = self.samples[index]
+        return torch.from_numpy(self.reader(sample)), sample.label
+
+    def describe(self) -> str:
+        return self.info.describe()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
+
+
+def assemble(info: DatasetInfo, samples: Sequence[Sample], reader: Reader,
+             skips: SkipLog) -> SampleDataset:
+    """The dataset over ``samples``; with skip_bad, every sample is read once first and the
+    files that fail are left out. Raises DataError when no sample is left."""
+    if skips.skip_bad:
+        samples = _readable_samples(samples, reader, skips)
+    if not samples:
+        raise _no_samples_error(info, skips.skipped)
+    return SampleDataset(info, samples, reader, skips.skipped)
+
+
+def _readable_samples(samples: Sequence[Sample], reader: Reader,
+                      skips: SkipLog) -> List[Sample]:
+    bad_paths = set()
+    for sample in samples:
+        if sample.path not in bad_paths and not skips.readable(sample.path,
+                                                               lambda: reader(sample)):
+            bad_paths.add(sample.path)
+    return [sample for sample in samples if sample.path not in bad_paths]
+
+
+def _no_samples_error(info: DatasetInfo, skipped: Sequence[Skipped]) -> DataError:
+    where = f"{info.source} ({info.layout})"
+    if skipped:
+        return DataError(f"all {info.split} samples of {info.name} in {where} were in broken "
+                         f"files ({len(skipped)} skipped, first: {skipped[0]})")
+    return DataError(f"{where} holds no {info.split} samples of {info.name}; check the data "
+                     f"root and the split")
