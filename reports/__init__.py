@@ -1,0 +1,1 @@
+"""Rendering of reports: tables, files and plots (installed as syops.reports)."""

@@ -1,0 +1,89 @@
+"""Energy presets, DC and EC, merging, and the JSON form of a report."""
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from syops import PRESETS, EnergyModel, count_syops
+from syops.energy import energy_model, load_energy_file
+
+
+def test_horowitz_presets():
+    # MAC = multiply + add, Horowitz 2014 at 45 nm
+    assert {n: (m.ac_pj, m.mac_pj) for n, m in PRESETS.items()} == {
+        "fp32": (0.9, 4.6), "fp16": (0.4, 1.5), "int32": (0.1, 3.2), "int8": (0.03, 0.23)}
+
+
+def two_layer_report(**kwargs):
+    """Linear(4->3) on spikes, then Linear(3->2) on its real-valued output."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    x = torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0]])
+    return count_syops(model, x, **kwargs)
+
+
+def test_dc_and_ec_by_hand():
+    report = two_layer_report()
+    # layer 0: spikes; 2 + 3 = 5 ones x 3 weights = 15 ACs over 2 samples -> 7.5 per sample;
+    #   dense 8 x 3 = 24 -> 12 per sample. layer 1: 2 x 3 x 2 = 12 MACs -> 6 per sample.
+    assert (report.acs, report.macs, report.syops) == (7.5, 6, 18)
+    assert report.firing_rate == 5 / 8
+    assert report.energy() == pytest.approx((7.5 * 0.9 + 6 * 4.6) * 1e-9)
+    assert report.energy("int8") == pytest.approx((7.5 * 0.03 + 6 * 0.23) * 1e-9)
+    low, high = report.ec()
+    assert low == pytest.approx(6 * 4.6e-9)                 # every spike input silent
+    assert high == pytest.approx((12 * 0.9 + 6 * 4.6) * 1e-9)  # every spike input firing
+    assert report.ec(rate=0.25) == pytest.approx((3 * 0.9 + 6 * 4.6) * 1e-9)
+    custom = EnergyModel("mine", ac_pj=1.0, mac_pj=2.0)
+    assert report.energy(custom) == pytest.approx(19.5e-9)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        report.ec(rate=1.5)
+
+
+def test_energy_file(tmp_path):
+    good = tmp_path / "chip.toml"
+    good.write_text('name = "chip"\nac_pj = 0.5\nmac_pj = 2\n')
+    assert load_energy_file(good) == EnergyModel("chip", 0.5, 2)
+    assert energy_model(str(good)).mac_pj == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("ac_pj = 0.5\nmac_pj = 2\nadd_pj = 1\n")
+    with pytest.raises(ValueError, match="unknown keys \\['add_pj'\\]"):
+        load_energy_file(bad)
+    bad.write_text("ac_pj = -0.5\nmac_pj = 2\n")
+    with pytest.raises(ValueError, match="non-negative"):
+        load_energy_file(bad)
+    with pytest.raises(ValueError, match="unknown energy preset 'fp64'"):
+        energy_model("fp64")
+
+
+def test_reports_of_disjoint_data_merge_into_the_report_of_the_union():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(32, 2))
+    data = [(torch.rand(2, 1, 4, 4) > 0.5).float() for _ in range(4)]
+    data[1][0, 0, 0, 0] = 0.5  # one multi-level batch makes the conv mixed
+    for mode in ("exact", "rate"):
+        whole = count_syops(model, data, mode=mode, classify="observed")
+        parts = (count_syops(model, data[:1], mode=mode, classify="observed")
+                 + count_syops(model, data[1:], mode=mode, classify="observed"))
+        assert parts.samples == whole.samples == 8
+        assert parts.raw() == whole.raw()
+    with pytest.raises(ValueError, match="different mode"):
+        count_syops(model, data[:1]) + count_syops(model, data[:1], mode="rate")
+
+
+def test_json_round_trip():
+    report = two_layer_report()
+    payload = json.loads(report.to_json())
+    assert payload["macs"] == 6 and payload["acs"] == 7.5 and payload["samples"] == 2
+    assert payload["mode"] == "exact" and payload["fuse_bn"] is True
+    assert payload["energy_preset"] == "fp32"
+    assert payload["dc_mj"] == pytest.approx(report.energy())
+    second = payload["layers"][1]
+    assert second["signal"] == "multi-level" and second["firing_rate"] is None
+    assert second["input_shape"] == [2, 3]
+    assert set(payload["layers"][0]) >= {"name", "type", "calls", "signal", "syops", "acs",
+                                         "macs", "firing_rate", "energy_pj"}
+    assert math.isclose(payload["layers"][0]["energy_pj"], 7.5 * 0.9)
