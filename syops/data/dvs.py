@@ -64,15 +64,21 @@ class CacheFolder(NamedTuple):
 
 
 def find_cache(root: Path, T: int) -> Optional[CacheFolder]:
-    """SpikingJelly's frames for this T, else its events_np folder, at or under ``root``."""
-    frames = root if root.name == frames_folder_name(T) else root / frames_folder_name(T)
-    if frames.is_dir():
+    """SpikingJelly's frames for this T, else its events_np folder, in ``root`` or ``root`` itself."""
+    frames = _sub_folder_or_itself(root, frames_folder_name(T))
+    if frames is not None:
         return CacheFolder(frames, CachedFramesReader(T), f"SpikingJelly {frames.name}")
-    events = root if root.name == EVENTS_FOLDER else root / EVENTS_FOLDER
-    if events.is_dir():
+    events = _sub_folder_or_itself(root, EVENTS_FOLDER)
+    if events is not None:
         return CacheFolder(events, EventFileReader(read_events_npz, T),
                            f"SpikingJelly {EVENTS_FOLDER}, integrated to T={T}")
     return None
+
+
+def _sub_folder_or_itself(root: Path, name: str) -> Optional[Path]:
+    if (root / name).is_dir():
+        return root / name
+    return root if root.name == name else None
 
 
 def cached_frame_counts(root: Path) -> List[int]:
