@@ -28,6 +28,7 @@ from .probe import one_sample, probe_binary_inputs
 from .report import MULTI_LEVEL, SPIKE, LayerCounts, Report
 from .rules import Rule, rule_for
 from .snn import is_neuron, restore_states, save_states
+from .spikes import is_spike, spike_statistics
 
 MODES = ("exact", "rate")
 CLASSIFICATIONS = ("probe", "observed")
@@ -67,7 +68,7 @@ class _Pending:
     tally: _Tally
     dense: int
     numel: int
-    stats: Tensor                      # float64 [pairs, nnz, ones] (exact) or [nnz, ones]
+    stats: Tensor                      # float64 [exact pairs or ones, ones, nnz, min, max]
 
 
 def _first_tensor(args: Any) -> Tensor | None:
@@ -206,12 +207,14 @@ class SyopsCounter:
         if tally.fixed_signal == MULTI_LEVEL:
             tally.mac_syops += dense
             return
-        ones = torch.count_nonzero(x == 1).double()
-        if self.mode == "exact":
-            stats = torch.cat((tally.rule.nonzero_pairs(module, x, self._cache), ones[None]))
-        else:
-            stats = torch.stack((torch.count_nonzero(x).double(), ones))
-        self._pending.append(_Pending(tally, dense, x.numel(), stats))
+        if x.numel() == 0:
+            return
+        exact = self.mode == "exact"
+        sums, stats = spike_statistics(x, tally.rule.count_dims if exact else 0)
+        total = sums.sum()
+        pairs = tally.rule.spike_pairs(module, sums, self._cache) if exact else total
+        self._pending.append(_Pending(tally, dense, x.numel(),
+                                      torch.cat((torch.stack((pairs, total)), stats))))
 
     def flush(self) -> None:
         """Read the device statistics of the calls so far (one synchronisation)."""
@@ -219,22 +222,18 @@ class SyopsCounter:
             return
         rows = torch.stack([p.stats for p in self._pending]).tolist()
         for pending, row in zip(self._pending, rows):
-            self._classify(pending, row)
+            self._classify(pending, *row)
         self._pending.clear()
 
-    def _classify(self, pending: _Pending, row: list[float]) -> None:
+    def _classify(self, pending: _Pending, pairs: float, ones: float, nnz: float,
+                  low: float, high: float) -> None:
         tally = pending.tally
-        if self.mode == "exact":
-            pairs, nnz, ones = row
-        else:
-            nnz, ones = row
-            pairs = pending.dense * ones / pending.numel
-        if nnz != ones:  # some input is neither 0 nor 1: multi-level
+        if not is_spike(ones, nnz, low, high):
             tally.mac_syops += pending.dense
             return
         tally.spike_calls += 1
         tally.spike_syops += pending.dense
-        tally.acs += int(pairs) if self.mode == "exact" else pairs
+        tally.acs += int(pairs) if self.mode == "exact" else pending.dense * ones / pending.numel
         tally.ones += int(ones)
         tally.spike_elements += pending.numel
 

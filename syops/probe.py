@@ -20,18 +20,14 @@ from torch.utils._pytree import tree_map
 
 from .rules import Rule
 from .snn import is_neuron, reset_states
-
-
-def is_binary(x: Tensor) -> bool:
-    """True when every element is 0 or 1 (a bool tensor always is)."""
-    return x.dtype == torch.bool or bool(torch.count_nonzero(x == 1) == torch.count_nonzero(x))
+from .spikes import is_binary
 
 
 class _RandomSpikes(nn.Module):
     """Stands in for a spiking neuron: Bernoulli(0.5) spikes shaped like its input."""
 
     def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
-        return (torch.rand_like(x, dtype=torch.float32) < 0.5).to(x.dtype)
+        return torch.empty_like(x).bernoulli_(0.5)
 
 
 class _Skipped(nn.Module):
@@ -46,7 +42,8 @@ class _Skipped(nn.Module):
     def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
         self._seen[self._name] = self._seen.get(self._name, True) and is_binary(x)
         dtype = x.dtype if x.is_floating_point() else torch.float32
-        return torch.rand(self._rule.output_shape(self._layer, x), dtype=dtype, device=x.device) + 0.5
+        shape = self._rule.output_shape(self._layer, x)
+        return torch.empty(shape, dtype=dtype, device=x.device).uniform_(0.5, 1.5)
 
 
 def _clear_hooks(model: nn.Module) -> None:

@@ -2,8 +2,11 @@
 
 A rule answers, for one call of a module on input ``x`` with output ``y``:
 - ``dense(module, x, y)``: the dense operation count (a host int, from shapes alone);
-- ``nonzero_pairs(module, x, cache)``: a float64 device tensor ``[pairs, nnz]``, the exact
-  number of (non-zero input, weight) pairs the call applies and the non-zero input count;
+- ``count_dims``: how many trailing input dims the exact count needs resolved (a conv's
+  spatial dims; 0 when every input element meets the same number of weights);
+- ``spike_pairs(module, ones, cache)``: from the ones of a spike input summed over all other
+  dims (a float64 device tensor of shape ``x.shape[-count_dims:]``), the exact number of
+  (spike, weight) pairs the call applies, as a float64 device scalar;
 - ``output_shape(module, x)``: the output shape, used by the type probe to skip the work.
 Synaptic rules (conv, linear) are classified by their input: spikes cost ACs, anything
 else MACs. Non-synaptic rules (BatchNorm left in place) always cost MACs.
@@ -28,7 +31,9 @@ class Rule(Protocol):
 
     def dense(self, module: nn.Module, x: Tensor, y: Tensor) -> int: ...
 
-    def nonzero_pairs(self, module: nn.Module, x: Tensor, cache: dict) -> Tensor: ...
+    count_dims: int
+
+    def spike_pairs(self, module: nn.Module, ones: Tensor, cache: dict) -> Tensor: ...
 
     def output_shape(self, module: nn.Module, x: Tensor) -> tuple[int, ...]: ...
 
@@ -53,17 +58,13 @@ def rule_for(module: nn.Module) -> Rule | None:
     return None
 
 
-def _pairs(nnz: Tensor, factor: int) -> Tensor:
-    return torch.stack((nnz.double() * factor, nnz.double()))
-
-
 class ConvRule:
     """Conv1d/2d/3d, any stride, padding (incl. "same" and non-zero modes), dilation, groups."""
 
     synaptic = True
 
     def __init__(self, dims: int):
-        self.dims = dims
+        self.dims = self.count_dims = dims
 
     def _pads(self, module: nn.Conv2d) -> list[tuple[int, int]]:
         padding = module.padding
@@ -75,22 +76,19 @@ class ConvRule:
         per_output = module.in_channels // module.groups * math.prod(module.kernel_size)
         return y.numel() * per_output
 
-    def nonzero_pairs(self, module, x, cache):
-        spatial = tuple(x.shape[-self.dims:])
-        key = (id(module), spatial, x.device)
+    def spike_pairs(self, module, ones, cache):
+        key = (id(module), tuple(ones.shape), ones.device)
         covs = cache.get(key)
         if covs is None:
             covs = cache[key] = [
                 torch.as_tensor(conv_coverage(n, k, s, d, left, right, module.padding_mode),
-                                dtype=torch.float64, device=x.device)
-                for n, k, s, d, (left, right) in zip(spatial, module.kernel_size, module.stride,
+                                dtype=torch.float64, device=ones.device)
+                for n, k, s, d, (left, right) in zip(ones.shape, module.kernel_size, module.stride,
                                                      module.dilation, self._pads(module))]
-        per_position = torch.count_nonzero(x, dim=tuple(range(x.dim() - self.dims)))
-        weighted = per_position.double()
+        weighted = ones
         for cov in reversed(covs):
             weighted = weighted @ cov
-        fan_out = module.out_channels // module.groups
-        return torch.stack((weighted * fan_out, per_position.sum().double()))
+        return weighted * (module.out_channels // module.groups)
 
     def output_shape(self, module, x):
         spatial = [conv_output_length(n, k, s, d, left, right)
@@ -115,8 +113,10 @@ class ConvTransposeRule:
     def dense(self, module, x, y):
         return x.numel() * self._fan_out(module)
 
-    def nonzero_pairs(self, module, x, cache):
-        return _pairs(torch.count_nonzero(x), self._fan_out(module))
+    count_dims = 0
+
+    def spike_pairs(self, module, ones, cache):
+        return ones * self._fan_out(module)
 
     def output_shape(self, module, x):
         spatial = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1
@@ -134,8 +134,10 @@ class LinearRule:
     def dense(self, module, x, y):
         return x.numel() * module.out_features
 
-    def nonzero_pairs(self, module, x, cache):
-        return _pairs(torch.count_nonzero(x), module.out_features)
+    count_dims = 0
+
+    def spike_pairs(self, module, ones, cache):
+        return ones * module.out_features
 
     def output_shape(self, module, x):
         return (*x.shape[:-1], module.out_features)
@@ -149,7 +151,9 @@ class BatchNormRule:
     def dense(self, module, x, y):
         return 2 * y.numel()
 
-    def nonzero_pairs(self, module, x, cache):
+    count_dims = 0
+
+    def spike_pairs(self, module, ones, cache):
         raise TypeError("BatchNorm is not synaptic; its cost does not depend on the input")
 
     def output_shape(self, module, x):

@@ -216,3 +216,19 @@ def test_dict_and_tuple_batches():
         assert count_syops(fc, [batch]).samples == 3
     with pytest.raises(TypeError, match="keys"):
         count_syops(fc, [{"foo": x}])
+
+
+@pytest.mark.parametrize("values, spikes", [
+    ([0.0, 1.0, 1.0, 0.0], True),
+    ([-0.0, 1.0], True),                # negative zero is a zero
+    ([1.5, 0.5], False),                # sums to its non-zero count, but out of [0, 1]
+    ([2.0, -2.0, 1.0], False),
+    ([1.0, 1.0, 0.25, 0.75], False),    # in [0, 1], sums to 3 with 4 non-zeros
+    ([1.0, 1.0 - 2 ** -24], False),     # the float32 just below 1
+    ([3.0], False),                     # an event count
+])
+def test_spike_test(values, spikes):
+    from syops.spikes import is_binary
+
+    assert is_binary(torch.tensor(values)) is spikes
+    assert is_binary(torch.tensor(values, dtype=torch.float64)) is spikes
