@@ -58,8 +58,9 @@ def _progress_callback(progress: bool | Callable | None, total: int | None):
         return progress, lambda: None
     if not progress:
         return (lambda done, total: None), lambda: None
+    from rich.console import Console
     from rich.progress import Progress
-    bar = Progress(transient=True)
+    bar = Progress(console=Console(stderr=True), transient=True)
     task = bar.add_task("counting", total=total)
     bar.start()
     return (lambda done, total: bar.update(task, completed=done)), bar.stop
