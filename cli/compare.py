@@ -1,0 +1,51 @@
+"""``syops compare``: several models side by side, each on its default input."""
+
+from __future__ import annotations
+
+import click
+
+from syops.reports.records import record, with_relative_energy
+
+from .loading import load_model
+from .options import (Counting, DataOptions, Loading, Output, counting_options, data_options,
+                      loading_options, output_options, run_options)
+from .output import emit_records
+from .running import open_dataset, profile
+
+DEFAULT_SAMPLES = 1
+
+
+@click.command("compare")
+@click.argument("names", nargs=-1, required=True, metavar="NAME [NAME ...]")
+@counting_options
+@data_options
+@loading_options
+@output_options
+@run_options
+def compare_command(names: tuple[str, ...], counting: Counting, data: DataOptions,
+                    loading: Loading, out: Output, diagnostics, device) -> None:
+    """Profile each model on its default input and compare them, one row per model.
+
+    NAME is a reference model (random init; see syops models) or a model file. Each model
+    sees the synthetic stand-in of its data set (1 sample unless --samples), or the data
+    set given with --dataset/--data-root. The last column is each model's energy (DC)
+    relative to the first.
+
+    \b
+    Examples:
+      syops compare fsnn50 sew50 --table
+      syops compare sew18 fsnn18 dsnn18 --mode rate --energy int8 --rate 0.1
+      syops compare sew7b fsnn7 --data-root ~/data/DVS128Gesture --samples 32 --format json
+      syops compare fsnn7 trained.pth --arch fsnn7 --plot compare.png
+    """
+    samples = data.samples or DEFAULT_SAMPLES
+    records = []
+    for name in names:
+        loaded = load_model(name, arch=loading.arch, trust_pickle=loading.trust_pickle,
+                            T=data.time_steps)
+        dataset = open_dataset(loaded, data)
+        diagnostics.info(f"{loaded.name}: {dataset.describe()}")
+        profiled = profile(loaded, dataset, counting, data, samples=samples, device=device,
+                           diagnostics=diagnostics)
+        records.append(record(profiled, rate=counting.rate))
+    emit_records(with_relative_energy(records), out, diagnostics, layers=False)

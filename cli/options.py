@@ -1,0 +1,204 @@
+"""Options shared by the commands, each group gathered into one small settings object.
+
+``@counting_options`` turns ``--mode --no-fuse-bn --energy --rate --strict`` into one
+``counting: Counting`` argument of the command, and so on for data, output and run options.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from syops.energy import PRESETS, EnergyModel, energy_model
+from syops.reports.plots import plot_format
+
+from .diagnostics import NORMAL, QUIET, VERBOSE, Diagnostics
+from .errors import reported_errors
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+@dataclass(frozen=True)
+class Counting:
+    mode: str
+    fuse_bn: bool
+    energy: EnergyModel
+    rate: float | None
+    strict: bool
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    dataset: str | None
+    data_root: str | None
+    samples: int | None
+    batch_size: int
+    max_batches: int | None
+    skip_bad: bool
+    time_steps: int | None
+    workers: int
+
+
+@dataclass(frozen=True)
+class Output:
+    fmt: str
+    output: str | None
+    plot: str | None
+    depth: int | None = None
+    top: int | None = None
+
+
+@dataclass(frozen=True)
+class Loading:
+    arch: str | None
+    trust_pickle: bool
+
+
+def _counting(mode, no_fuse_bn, energy, rate, strict) -> Counting:
+    return Counting(mode, not no_fuse_bn, energy, rate, strict)
+
+
+def _output(fmt, table, output, plot, depth=None, top=None) -> Output:
+    if table and fmt not in (None, "table"):
+        raise click.UsageError(f"--table and --format {fmt} contradict each other; give one")
+    return Output(fmt or "table", output, plot, depth, top)
+
+
+def _diagnostics(verbose, quiet, debug, device) -> tuple[Diagnostics, str, bool]:
+    if verbose and quiet:
+        raise click.UsageError("-v and -q contradict each other; give one")
+    return Diagnostics(VERBOSE if verbose else QUIET if quiet else NORMAL), device, debug
+
+
+def _grouped(name: str, build: Callable, *options: Callable) -> Callable:
+    """A decorator adding ``options`` and passing ``build(**their values)`` as ``name``."""
+    params = list(inspect.signature(build).parameters)
+
+    def decorate(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            values = {p: kwargs.pop(p) for p in params if p in kwargs}
+            return command(*args, **{name: build(**values)}, **kwargs)
+
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper
+    return decorate
+
+
+def _energy(ctx, param, value: str) -> EnergyModel:
+    try:
+        return energy_model(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def _plot_path(ctx, param, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        plot_format(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return _writable(ctx, param, value)
+
+
+def _writable(ctx, param, value: str | None) -> str | None:
+    """Fail before the work, not after it, when the output folder does not exist."""
+    if value is not None and not Path(value).expanduser().resolve().parent.is_dir():
+        raise click.BadParameter(f"the folder of {value} does not exist", ctx, param)
+    return value
+
+
+counting_options = _grouped(
+    "counting", _counting,
+    click.option("--mode", type=click.Choice(["exact", "rate"]), default="exact",
+                 show_default=True,
+                 help="exact: ACs are the (non-zero input, weight) pairs applied; "
+                      "rate: dense SyOPs x input firing rate (the paper's convention)."),
+    click.option("--no-fuse-bn", is_flag=True,
+                 help="Leave BatchNorm in place (2 MACs per element) instead of folding it."),
+    click.option("--energy", default="fp32", show_default=True, callback=_energy,
+                 metavar="|".join(PRESETS) + "|FILE.toml",
+                 help="Energy per AC and MAC: a Horowitz 45 nm preset, or a TOML file with "
+                      "ac_pj and mac_pj."),
+    click.option("--rate", type=click.FloatRange(0, 1), default=None,
+                 help="Also report EC at this assumed uniform firing rate (0..1)."),
+    click.option("--strict", is_flag=True,
+                 help="Fail on parameterised modules that no rule counts."),
+)
+
+data_options = _grouped(
+    "data", DataOptions,
+    click.option("--dataset", metavar="NAME",
+                 help="dvs-gesture, cifar10-dvs or imagenet (default: the model's)."),
+    click.option("--data-root", type=click.Path(file_okay=False), metavar="DIR",
+                 help="Where the data set lies; without it a seeded synthetic stand-in is used."),
+    click.option("--samples", type=click.IntRange(min=1), metavar="N",
+                 help="Profile at most N samples."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True),
+    click.option("--max-batches", type=click.IntRange(min=1), metavar="N",
+                 help="Stop after N batches."),
+    click.option("--skip-bad", is_flag=True, help="Skip unreadable data files instead of failing."),
+    click.option("-T", "--time-steps", type=click.IntRange(min=1), metavar="T",
+                 help="Time steps of the model and of event data (default: the model's)."),
+    click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="DataLoader worker processes."),
+)
+
+loading_options = _grouped(
+    "loading", Loading,
+    click.option("--arch", metavar="NAME",
+                 help="Reference model a state_dict or checkpoint belongs to (see syops models)."),
+    click.option("--trust-pickle", is_flag=True,
+                 help="Allow loading a pickled whole nn.Module (unpickling can run code)."),
+)
+
+
+def _output_options(*extra: Callable) -> Callable:
+    return _grouped(
+        "out", _output,
+        click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+                     help="Output format (default: table)."),
+        click.option("--table", is_flag=True, help="Same as --format table."),
+        click.option("-o", "--output", type=click.Path(dir_okay=False), callback=_writable,
+                     metavar="FILE", help="Write the output to FILE (atomically) instead of stdout."),
+        click.option("--plot", type=click.Path(dir_okay=False), callback=_plot_path,
+                     metavar="FILE.png|svg",
+                     help="Plot per-layer AC/MAC energy and input firing rate to FILE."),
+        *extra,
+    )
+
+
+output_options = _output_options()
+layer_output_options = _output_options(
+    click.option("--depth", type=click.IntRange(min=1), metavar="D",
+                 help="Aggregate layers by the first D parts of their names."),
+    click.option("--top", type=click.IntRange(min=1), metavar="K",
+                 help="Show only the K layers that spend the most energy."),
+)
+
+
+def run_options(command: Callable) -> Callable:
+    """``--device -v -q --debug``; the command runs with errors turned into one-line messages."""
+    @functools.wraps(command)
+    def wrapper(*args, verbose, quiet, debug, device, **kwargs):
+        diagnostics, device, debug = _diagnostics(verbose, quiet, debug, device)
+        with reported_errors(debug):
+            return command(*args, diagnostics=diagnostics, device=device, **kwargs)
+
+    options = (
+        click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu",
+                     show_default=True),
+        click.option("-v", "--verbose", is_flag=True, help="More diagnostics on stderr."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bar, no warnings."),
+        click.option("--debug", is_flag=True, help="Show the traceback of any failure."),
+    )
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper

@@ -1,0 +1,43 @@
+"""The sentences printed once under a table: where the firing rates came from, and the
+counting and energy conventions behind every number."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from .records import RANDOM_INIT
+
+MODE_MEANING = {"exact": "ACs = non-zero input x weight pairs applied",
+                "rate": "ACs = dense SyOPs x input firing rate"}
+
+
+def source(record: dict[str, Any]) -> str:
+    """Which weights saw which data, e.g. 'random init, synthetic input (imagenet ...)'."""
+    if record["weights"] == RANDOM_INIT and record["synthetic_data"]:
+        return f"random init, synthetic input: {record['data']}"
+    return f"{record['weights']}, data {record['data']}"
+
+
+def provenance(records: Iterable[dict[str, Any]]) -> str:
+    """One sentence on where the firing rates came from, naming models only where they differ."""
+    records = list(records)
+    sources = dict.fromkeys(source(r) for r in records)
+    if len(sources) == 1:
+        return f"Firing rates measured with {next(iter(sources))}."
+    per_model = "; ".join(f"{r['model']}: {source(r)}" for r in records)
+    return f"Firing rates measured with {per_model}."
+
+
+def conventions(record: dict[str, Any]) -> str:
+    """Counting and energy conventions (shared by every record of one run)."""
+    mode = record["mode"]
+    bn = ("BN folded into the preceding conv/linear" if record["fuse_bn"]
+          else "BN left in place at 2 MACs per element")
+    energy = (f"energy preset {record['energy_preset']} (AC {record['e_ac_pj']:g} pJ, "
+              f"MAC {record['e_mac_pj']:g} pJ)")
+    return (f"AC mode {mode} ({MODE_MEANING.get(mode, mode)}); {bn}; {energy}; counts per "
+            f"sample; EC range: every spike input silent .. every spike input firing.")
+
+
+def caption(records: list[dict[str, Any]]) -> str:
+    return f"{provenance(records)}\n{conventions(records[0])}" if records else ""

@@ -1,0 +1,49 @@
+"""Records: one JSON-ready dict per profiled model, the stable output contract of the CLI.
+
+A record is ``Report.to_dict()`` (per-sample counts, energy, per-layer rows) plus what the
+report alone does not know: the model's time steps ``T``, where its weights came from,
+whether its data was a synthetic stand-in, EC at an assumed firing rate, and the energy
+relative to a baseline model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from syops.report import Report
+
+from .layers import layer_view
+
+RANDOM_INIT = "random init"
+
+
+@dataclass(frozen=True)
+class Profiled:
+    """One profiled model: its report (with ``model`` and ``data`` set) and its context."""
+
+    report: Report
+    T: int | None
+    weights: str = RANDOM_INIT  # "random init", or the file the weights came from
+    synthetic_data: bool = True
+
+
+def record(profiled: Profiled, *, rate: float | None = None, depth: int | None = None,
+           top: int | None = None) -> dict[str, Any]:
+    """The record of one model; ``depth``/``top`` shape its ``layers`` list, never its totals."""
+    report = profiled.report
+    summary = report.to_dict()
+    out = {"model": summary.pop("model"), "T": profiled.T, "weights": profiled.weights,
+           "synthetic_data": profiled.synthetic_data, **summary}
+    if rate is not None:
+        out["rate"] = rate
+        out["ec_at_rate_mj"] = report.ec(rate)
+    if depth is not None or top is not None:
+        out["layers"] = layer_view(report, depth, top).to_dict()["layers"]
+    return out
+
+
+def with_relative_energy(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each record with ``relative_energy``: its DC over the first record's DC."""
+    base = records[0]["dc_mj"] if records else None
+    return [{**r, "relative_energy": r["dc_mj"] / base if base else None} for r in records]

@@ -1,0 +1,94 @@
+"""Tables of records: display frames (numbers formatted for people) rendered with rich or
+as GitHub markdown, and the raw per-layer CSV frame."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import pandas as pd
+from rich.table import Table
+
+TEXT_COLUMNS = {"model", "name", "type", "signal", "family", "input", "data set", "connect",
+                "description"}
+MISSING = "—"
+
+
+def number(value: float | None, scale: float = 1.0, digits: int = 3, significant: int = 3) -> str:
+    """``value / scale`` with ``digits`` decimals, more when needed to show ``significant``
+    digits of a small figure (0.000435, not 0.000); a dash for a missing figure."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    scaled = value / scale
+    if significant and scaled:
+        digits = max(digits, significant - 1 - math.floor(math.log10(abs(scaled))))
+    return f"{scaled:,.{digits}f}"
+
+
+def percent(value: float | None) -> str:
+    return number(value, 0.01, 2, significant=2)
+
+
+def summary_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per model: counts in G per sample, energy in mJ per sample."""
+    rows = []
+    for r in records:
+        row = {"model": r["model"], "params (M)": number(r["params"], 1e6, 2, significant=0),
+               "T": MISSING if r["T"] is None else str(r["T"]), "samples": str(r["samples"]),
+               "MACs (G)": number(r["macs"], 1e9), "ACs (G)": number(r["acs"], 1e9),
+               "SyOPs (G)": number(r["syops"], 1e9), "firing rate (%)": percent(r["firing_rate"]),
+               "DC (mJ)": number(r["dc_mj"]),
+               "EC (mJ)": f"{number(r['ec_low_mj'])} – {number(r['ec_high_mj'])}"}
+        if "ec_at_rate_mj" in r:
+            row[f"EC @ {r['rate']:g} (mJ)"] = number(r["ec_at_rate_mj"])
+        if "relative_energy" in r:
+            row["DC vs first"] = number(r["relative_energy"], digits=2) + "x"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def layer_frame(record: dict[str, Any]) -> pd.DataFrame:
+    """One row per layer of one model: counts in M per sample, energy in µJ and % of DC."""
+    total_pj = (record["dc_mj"] or 0) * 1e9
+    rows = [{"name": layer["name"], "type": layer["type"], "signal": layer["signal"],
+             "calls": number(layer["calls"], digits=0, significant=0),
+             "SyOPs (M)": number(layer["syops"], 1e6, 2), "ACs (M)": number(layer["acs"], 1e6, 2),
+             "MACs (M)": number(layer["macs"], 1e6, 2),
+             "input rate (%)": percent(layer["firing_rate"]),
+             "energy (µJ)": number(layer["energy_pj"], 1e6, 2),
+             "share (%)": percent(layer["energy_pj"] / total_pj if total_pj else None)}
+            for layer in record["layers"]]
+    return pd.DataFrame(rows, columns=["name", "type", "signal", "calls", "SyOPs (M)", "ACs (M)",
+                                       "MACs (M)", "input rate (%)", "energy (µJ)", "share (%)"])
+
+
+def layers_csv_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Raw per-sample figures, one row per layer per model, with a ``model`` column."""
+    frames = [pd.DataFrame(r["layers"]).assign(model=r["model"]) for r in records]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model"])
+    if "input_shape" in frame:
+        frame["input_shape"] = frame["input_shape"].map(
+            lambda shape: "x".join(map(str, shape)) if isinstance(shape, list) else shape)
+    return frame[["model"] + [c for c in frame.columns if c != "model"]]
+
+
+def rich_table(frame: pd.DataFrame, title: str | None = None,
+               caption: str | None = None) -> Table:
+    table = Table(title=title, caption=caption, caption_justify="left")
+    for column in frame.columns:
+        table.add_column(column, justify="left" if column in TEXT_COLUMNS else "right",
+                         overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*map(str, row))
+    return table
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table, numbers right-aligned."""
+    def cells(values) -> str:
+        return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
+
+    align = ["---" if c in TEXT_COLUMNS else "---:" for c in frame.columns]
+    lines = [cells(frame.columns), cells(align)] + [cells(row) for row in
+                                                   frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"

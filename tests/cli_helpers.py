@@ -1,0 +1,53 @@
+"""Small models and runners for the CLI tests (tests/ is on sys.path under pytest)."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from syops.cli.main import cli
+
+EVENT_ARGS = ["--dataset", "dvs-gesture", "-T", "2"]
+
+
+class TinyEventNet(nn.Module):
+    """[B, T, 2, 128, 128] event frames -> 11 logits: a strided conv (multi-level input,
+    MACs), a threshold (spikes), a linear layer on the spikes (ACs). Cheap to count."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(2, 4, kernel_size=8, stride=8, bias=False),
+                                  nn.BatchNorm2d(4))
+        self.fc = nn.Linear(4 * 16 * 16, 11)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, steps = x.shape[0], x.shape[1]
+        spikes = (self.conv(x.flatten(0, 1)) > 0).float()
+        return self.fc(spikes.flatten(1)).reshape(batch, steps, -1).mean(1)
+
+
+def tiny_model() -> TinyEventNet:
+    torch.manual_seed(0)
+    return TinyEventNet().eval()
+
+
+def invoke(*args: str):
+    """Run ``syops ARGS`` in-process; stdout and stderr are kept apart."""
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def json_records(*args: str) -> list[dict]:
+    result = invoke(*args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def one_error_line(result) -> str:
+    """The single stderr line of a failed run (and no traceback)."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]

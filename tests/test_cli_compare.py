@@ -1,0 +1,118 @@
+"""syops compare: one row per model, JSON contract, every format, plots and output files."""
+
+import json
+
+import pytest
+import torch
+
+from cli_helpers import EVENT_ARGS, invoke, json_records, tiny_model
+
+TINY_ARGS = [*EVENT_ARGS, "--trust-pickle"]
+SUMMARY_TYPES = {"model": str, "params": int, "T": int, "samples": int, "data": str,
+                 "mode": str, "fuse_bn": bool, "energy_preset": str, "macs": (int, float),
+                 "acs": (int, float), "syops": (int, float), "firing_rate": (int, float),
+                 "dc_mj": float, "ec_low_mj": float, "ec_high_mj": float, "layers": list,
+                 "weights": str, "synthetic_data": bool, "relative_energy": float}
+LAYER_TYPES = {"name": str, "type": str, "calls": (int, float), "signal": str,
+               "syops": (int, float), "acs": (int, float), "macs": (int, float),
+               "firing_rate": (int, float, type(None)), "energy_pj": (int, float)}
+
+
+@pytest.fixture(scope="module")
+def reference_records():
+    return json_records("compare", "sew7b", "fsnn7", "-T", "2", "--rate", "0.25")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A pickled tiny nn.Module; it loads with --trust-pickle (in TINY_ARGS)."""
+    path = tmp_path_factory.mktemp("models") / "tiny.pt"
+    torch.save(tiny_model(), path)
+    return path
+
+
+def test_json_contract_keys_and_types(reference_records):
+    assert [r["model"] for r in reference_records] == ["sew7b", "fsnn7"]
+    for record in reference_records:
+        for key, kind in SUMMARY_TYPES.items():
+            assert isinstance(record[key], kind), (key, record[key])
+        assert record["layers"]
+        for layer in record["layers"]:
+            for key, kind in LAYER_TYPES.items():
+                assert isinstance(layer[key], kind), (key, layer[key])
+
+
+def test_compare_defaults_to_one_synthetic_sample_random_init(reference_records):
+    sew, fsnn = reference_records
+    assert sew["samples"] == fsnn["samples"] == 1
+    assert sew["T"] == 2 and "synthetic" in sew["data"] and sew["synthetic_data"]
+    assert sew["weights"] == "random init"
+    assert (sew["mode"], sew["fuse_bn"], sew["energy_preset"]) == ("exact", True, "fp32")
+
+
+def test_energy_relative_to_the_first_and_ec_at_rate(reference_records):
+    sew, fsnn = reference_records
+    assert sew["relative_energy"] == 1.0
+    assert fsnn["relative_energy"] == pytest.approx(fsnn["dc_mj"] / sew["dc_mj"])
+    assert fsnn["relative_energy"] < 0.2  # SEW's ADD makes its blocks dense MACs
+    for record in reference_records:
+        assert record["rate"] == 0.25
+        assert record["ec_low_mj"] <= record["ec_at_rate_mj"] <= record["ec_high_mj"]
+        assert record["ec_low_mj"] <= record["dc_mj"] <= record["ec_high_mj"]
+
+
+def test_counts_are_per_sample(tiny):
+    one, = json_records("compare", tiny, *TINY_ARGS)
+    three, = json_records("compare", tiny, *TINY_ARGS, "--samples", "3", "--batch-size", "2")
+    assert three["samples"] == 3
+    assert three["syops"] == pytest.approx(one["syops"])  # dense counts do not depend on data
+
+
+def test_table_states_provenance_and_conventions_once(tiny):
+    result = invoke("compare", tiny, tiny, *TINY_ARGS, "--table", "--energy", "int8")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert out.count("Firing rates measured with") == 1
+    assert "AC mode exact" in out and "BN folded" in out
+    assert "energy preset int8 (AC 0.03 pJ, MAC 0.23 pJ)" in out
+    assert "DC vs first" in out and "1.00x" in out
+    assert result.stderr == ""
+
+
+def test_provenance_names_random_init_synthetic_input():
+    result = invoke("compare", "fsnn7", "-T", "2")
+    assert "random init, synthetic input" in result.stdout
+
+
+def test_markdown_is_a_github_table(tiny):
+    out = invoke("compare", tiny, *TINY_ARGS, "--format", "markdown", "--mode", "rate",
+                 "--no-fuse-bn").stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("| model | params (M) | T |")
+    assert set(lines[1].replace("|", "").split()) <= {"---", "---:"}
+    assert "AC mode rate" in out and "BN left in place" in out
+
+
+def test_csv_has_one_row_per_layer_per_model(tiny):
+    out = invoke("compare", tiny, tiny, *TINY_ARGS, "--format", "csv").stdout
+    header, *rows = out.strip().splitlines()
+    assert header.startswith("model,name,type,calls")
+    assert len(rows) == 2 * 2  # conv and fc, twice (BN folded into the conv)
+
+
+def test_output_file_and_png_plot(tiny, tmp_path):
+    output, plot = tmp_path / "out.json", tmp_path / "plot.png"
+    result = invoke("compare", tiny, *TINY_ARGS, "--format", "json", "--output", output,
+                    "--plot", plot)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert json.loads(output.read_text())[0]["model"] == "tiny.pt"
+    data = plot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "plot.png"]  # no temp files
+
+
+def test_svg_plot(tiny, tmp_path):
+    plot = tmp_path / "plot.svg"
+    assert invoke("compare", tiny, *TINY_ARGS, "-q", "--plot", plot).exit_code == 0
+    assert b"<svg" in plot.read_bytes()[:1000]
