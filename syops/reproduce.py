@@ -128,8 +128,8 @@ def bn_note(rows: Sequence[Row]) -> str:
         for name in SHOWN_BOTH_WAYS
         if (name, True) in by_setting and (name, False) in by_setting
     ]
-    return ("The paper counted SEW (and the ANN figure) with BatchNorm left in place at 2 MACs "
-            "per element, FSNN and DSNN with BN folded: " + "; ".join(parts) + ".")
+    return ("The paper counted SEW with BatchNorm left in place at 2 MACs per element (as does "
+            "the usual ResNet-18 figure), FSNN and DSNN with BN folded: " + "; ".join(parts) + ".")
 
 
 def render_models(names: Sequence[str], console: Console) -> None:

@@ -37,6 +37,7 @@ class Dataset:
 IMAGENET = Dataset("imagenet", 1000, T=4, image_size=224, events=False)
 DVS_GESTURE = Dataset("dvs-gesture", 11, T=16, image_size=128, events=True)
 CIFAR10_DVS = Dataset("cifar10-dvs", 10, T=16, image_size=128, events=True)
+EVENT_DATASETS = frozenset(data.name for data in (DVS_GESTURE, CIFAR10_DVS))
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,6 @@ class Entry:
     has_time: bool = True
 
 
-EVENT_DATASETS = {data.name for data in (DVS_GESTURE, CIFAR10_DVS)}
 SEW_CONNECTS = ("ADD", "AND", "IAND")
 DUAL_STREAM_CONNECTS = ("IAND",) + tuple(c for c in SPIKE_PRESERVING if c != "IAND")
 
@@ -163,7 +163,7 @@ def model_info(name: str, **overrides: Any) -> ModelInfo:
     connect = overrides.get("connect", entry.connects[0] if entry.connects else None)
     connect = connect.upper() if connect else None
     num_classes = overrides.get("num_classes", data.num_classes)
-    frame = (2, size, size) if data.events else (3, size, size)
+    frame = (event.EVENT_CHANNELS if data.events else 3, size, size)
     return ModelInfo(
         name=key,
         family=entry.family,
@@ -219,7 +219,7 @@ def _suggest(word: str, choices) -> str:
 
 
 def _describe(entry: Entry, T: int, connect: str | None) -> str:
-    parts = [entry.title, f"{entry.dataset.name}"]
+    parts = [entry.title, entry.dataset.name]
     if entry.has_time:
         parts.append(f"T={T}")
     if connect:
