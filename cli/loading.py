@@ -147,7 +147,11 @@ def _unpickle(path: Path, trust_pickle: bool) -> Any:
                 f"{path}: holds pickled Python objects ({refused.group(1)}) and unpickling can "
                 f"run arbitrary code; if you trust the file pass --trust-pickle, or save "
                 f"model.state_dict() and pass --arch NAME") from None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"{path}: cannot unpickle it ({first_line(exc)}); the model's code must "
+                         f"be importable: run from its project or set PYTHONPATH") from None
 
 
 def _described(module: nn.Module, path: Path, arch: str | None, T: int | None,
