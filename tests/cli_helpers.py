@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from click.testing import CliRunner
 from torch import nn
@@ -11,6 +12,7 @@ from torch import nn
 from syops.cli.main import cli
 
 EVENT_ARGS = ["--dataset", "dvs-gesture", "-T", "2"]
+TINY_ARGS = [*EVENT_ARGS, "--trust-pickle"]  # for the pickled tiny model of the fixture
 
 
 class TinyEventNet(nn.Module):
@@ -32,6 +34,14 @@ class TinyEventNet(nn.Module):
 def tiny_model() -> TinyEventNet:
     torch.manual_seed(0)
     return TinyEventNet().eval()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A pickled TinyEventNet file (it loads with --trust-pickle, in TINY_ARGS)."""
+    path = tmp_path_factory.mktemp("models") / "tiny.pt"
+    torch.save(tiny_model(), path)
+    return path
 
 
 def invoke(*args: str):

@@ -3,11 +3,9 @@
 import json
 
 import pytest
-import torch
 
-from cli_helpers import EVENT_ARGS, invoke, json_records, tiny_model
+from cli_helpers import TINY_ARGS, invoke, json_records, tiny  # noqa: F401 (fixture)
 
-TINY_ARGS = [*EVENT_ARGS, "--trust-pickle"]
 SUMMARY_TYPES = {"model": str, "params": int, "T": int, "samples": int, "data": str,
                  "mode": str, "fuse_bn": bool, "energy_preset": str, "macs": (int, float),
                  "acs": (int, float), "syops": (int, float), "firing_rate": (int, float),
@@ -22,13 +20,6 @@ LAYER_TYPES = {"name": str, "type": str, "calls": (int, float), "signal": str,
 def reference_records():
     return json_records("compare", "sew7b", "fsnn7", "-T", "2", "--rate", "0.25")
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A pickled tiny nn.Module; it loads with --trust-pickle (in TINY_ARGS)."""
-    path = tmp_path_factory.mktemp("models") / "tiny.pt"
-    torch.save(tiny_model(), path)
-    return path
 
 
 def test_json_contract_keys_and_types(reference_records):

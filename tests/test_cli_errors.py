@@ -2,20 +2,12 @@
 exit 1 and a hint at --debug."""
 
 import pytest
-import torch
 
 import syops.cli.running
-from cli_helpers import EVENT_ARGS, invoke, one_error_line, tiny_model
+from cli_helpers import TINY_ARGS, invoke, one_error_line, tiny  # noqa: F401 (fixture)
 from data_fixtures import write_gesture_tree
 
-TINY_ARGS = [*EVENT_ARGS, "--trust-pickle"]
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    path = tmp_path_factory.mktemp("models") / "tiny.pt"
-    torch.save(tiny_model(), path)
-    return path
 
 
 def bad_usage(*args) -> str:

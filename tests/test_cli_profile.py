@@ -4,17 +4,10 @@ DVS128 Gesture tree in its real on-disk format."""
 import pytest
 import torch
 
-from cli_helpers import EVENT_ARGS, invoke, json_records, tiny_model
+from cli_helpers import TINY_ARGS, invoke, json_records, tiny  # noqa: F401 (fixture)
 from data_fixtures import write_gesture_tree
 
-TINY_ARGS = [*EVENT_ARGS, "--trust-pickle"]
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    path = tmp_path_factory.mktemp("models") / "tiny.pt"
-    torch.save(tiny_model(), path)
-    return path
 
 
 def test_end_to_end_reference_dvs_model_on_a_gesture_tree(tmp_path):
