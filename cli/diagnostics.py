@@ -30,12 +30,12 @@ class Diagnostics:
     def info(self, message: str) -> None:
         """Shown with -v."""
         if self.verbosity >= VERBOSE:
-            self.console.print(message, markup=False)
+            self.console.print(message, markup=False, soft_wrap=True)
 
     def warn(self, message: str) -> None:
         """Shown unless -q."""
         if self.verbosity >= NORMAL:
-            self.console.print(f"warning: {message}", markup=False, style="yellow")
+            self.console.print(f"warning: {message}", markup=False, style="yellow", soft_wrap=True)
 
     @property
     def shows_progress(self) -> bool:

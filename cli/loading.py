@@ -14,6 +14,7 @@ Files, safest first:
 from __future__ import annotations
 
 import argparse
+import difflib
 import re
 import warnings
 import zipfile
@@ -64,13 +65,18 @@ def canonical_arch(name: str) -> str | None:
 
 def arch_info(name: str, **overrides: Any) -> ModelInfo:
     """``model_info`` of a spelling; unknown names raise with the closest suggestions."""
-    return model_info(canonical_arch(name) or name, **_applicable(name, overrides))
+    key = canonical_arch(name)
+    if key is None:
+        close = difflib.get_close_matches(str(name).lower(), list_models(), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UsageError(f"unknown model {name!r}{hint} (see 'syops models')")
+    return model_info(key, **_applicable(key, overrides))
 
 
 def _applicable(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """Drop None overrides, and T for nets without time steps (the ANN ResNets)."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    if "T" in overrides and model_info(canonical_arch(name) or name).T == 1:
+    if "T" in overrides and model_info(name).T == 1:
         overrides.pop("T")
     return overrides
 

@@ -12,10 +12,10 @@ MODE_MEANING = {"exact": "ACs = non-zero input x weight pairs applied",
 
 
 def source(record: dict[str, Any]) -> str:
-    """Which weights saw which data, e.g. 'random init, synthetic input (imagenet ...)'."""
-    if record["weights"] == RANDOM_INIT and record["synthetic_data"]:
-        return f"random init, synthetic input: {record['data']}"
-    return f"{record['weights']}, data {record['data']}"
+    """Which weights saw which data, e.g. 'random init, synthetic input: imagenet (...)'."""
+    weights = record["weights"] if record["weights"] == RANDOM_INIT else f"weights from {record['weights']}"
+    data = f"synthetic input: {record['data']}" if record["synthetic_data"] else f"data {record['data']}"
+    return f"{weights}, {data}"
 
 
 def provenance(records: Iterable[dict[str, Any]]) -> str:
@@ -29,14 +29,14 @@ def provenance(records: Iterable[dict[str, Any]]) -> str:
 
 
 def conventions(record: dict[str, Any]) -> str:
-    """Counting and energy conventions (shared by every record of one run)."""
+    """Counting and energy conventions (shared by every record of one run), two lines."""
     mode = record["mode"]
     bn = ("BN folded into the preceding conv/linear" if record["fuse_bn"]
           else "BN left in place at 2 MACs per element")
-    energy = (f"energy preset {record['energy_preset']} (AC {record['e_ac_pj']:g} pJ, "
-              f"MAC {record['e_mac_pj']:g} pJ)")
-    return (f"AC mode {mode} ({MODE_MEANING.get(mode, mode)}); {bn}; {energy}; counts per "
-            f"sample; EC range: every spike input silent .. every spike input firing.")
+    return (f"Counting: AC mode {mode} ({MODE_MEANING.get(mode, mode)}); {bn}; per sample.\n"
+            f"Energy: preset {record['energy_preset']} (AC {record['e_ac_pj']:g} pJ, "
+            f"MAC {record['e_mac_pj']:g} pJ); DC from the measured counts; EC from every spike "
+            f"input silent to every spike input firing.")
 
 
 def caption(records: list[dict[str, Any]]) -> str:

@@ -41,7 +41,9 @@ def _draw_model(energy_axes, rate_axes, record: dict[str, Any]) -> None:
     rate_axes.bar(positions, rates, color=RATE_COLOUR)
     rate_axes.set_ylabel("input firing rate (%)")
     rate_axes.set_ylim(bottom=0, top=max([r for r in rates if r == r] + [1.0]) * 1.1)
-    rate_axes.set_xlabel("layer (no bar: non-spike input)", fontsize=8)
+    multi_level = [i for i, rate in enumerate(rates) if rate != rate]  # NaN: non-spike input
+    rate_axes.plot(multi_level, [0] * len(multi_level), "x", color="grey", clip_on=False)
+    rate_axes.set_xlabel("layer (x: non-spike input, no firing rate)", fontsize=8)
     energy_axes.set_xticks(list(positions), [])
     rate_axes.set_xticks(list(positions), names, rotation=90,
                          fontsize=max(4, min(8, 400 // max(len(names), 1))))

@@ -65,7 +65,7 @@ def test_table_states_provenance_and_conventions_once(tiny):
     out = result.stdout
     assert out.count("Firing rates measured with") == 1
     assert "AC mode exact" in out and "BN folded" in out
-    assert "energy preset int8 (AC 0.03 pJ, MAC 0.23 pJ)" in out
+    assert "Energy: preset int8 (AC 0.03 pJ, MAC 0.23 pJ)" in out
     assert "DC vs first" in out and "1.00x" in out
     assert result.stderr == ""
 
