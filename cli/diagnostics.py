@@ -42,7 +42,8 @@ class Diagnostics:
         return self.verbosity >= NORMAL and self.console.is_terminal
 
     @contextmanager
-    def progress(self, description: str) -> Iterator[Callable[[int, int | None], None]]:
+    def progress(self, description: str,
+                 total: int | None = None) -> Iterator[Callable[[int, int | None], None]]:
         """A ``(done, total)`` callback driving a bar (transient), or a no-op when quiet."""
         if not self.shows_progress:
             yield lambda done, total: None
@@ -50,5 +51,5 @@ class Diagnostics:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn())
         with Progress(*columns, console=self.console, transient=True) as bar:
-            task = bar.add_task(description, total=None)
+            task = bar.add_task(description, total=total)
             yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -12,7 +12,8 @@ from syops.models import list_models, model_info
 from syops.reports.tables import number
 
 from .loading import arch_info, build
-from .options import Output, output_options, run_options
+from .options import Output, listing_output_options, run_options
+from .output import emit_frame
 
 NOTE = "Random init (no weights are downloaded); params counted on the meta device."
 
@@ -46,7 +47,7 @@ def display_frame(rows: list[dict]) -> pd.DataFrame:
 
 @click.command("models")
 @click.argument("names", nargs=-1, metavar="[NAME ...]")
-@output_options
+@listing_output_options
 @run_options
 def models_command(names: tuple[str, ...], out: Output, diagnostics, device) -> None:
     """List the reference models (all, or the NAMEs given).
@@ -57,5 +58,4 @@ def models_command(names: tuple[str, ...], out: Output, diagnostics, device) -> 
       syops models fsnn18 sew7b --format json
     """
     rows = model_rows(list(names) or list_models())
-    from .output import emit_frame
     emit_frame(display_frame(rows), rows, out, "Reference models", NOTE)

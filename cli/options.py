@@ -63,7 +63,7 @@ def _counting(mode, no_fuse_bn, energy, rate, strict) -> Counting:
     return Counting(mode, not no_fuse_bn, energy, rate, strict)
 
 
-def _output(fmt, table, output, plot, depth=None, top=None) -> Output:
+def _output(fmt, table, output, plot=None, depth=None, top=None) -> Output:
     if table and fmt not in (None, "table"):
         raise click.UsageError(f"--table and --format {fmt} contradict each other; give one")
     return Output(fmt or "table", output, plot, depth, top)
@@ -160,23 +160,21 @@ loading_options = _grouped(
 )
 
 
-def _output_options(*extra: Callable) -> Callable:
-    return _grouped(
-        "out", _output,
-        click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-                     help="Output format (default: table)."),
-        click.option("--table", is_flag=True, help="Same as --format table."),
-        click.option("-o", "--output", type=click.Path(dir_okay=False), callback=_writable,
-                     metavar="FILE", help="Write the output to FILE (atomically) instead of stdout."),
-        click.option("--plot", type=click.Path(dir_okay=False), callback=_plot_path,
-                     metavar="FILE.png|svg",
-                     help="Plot per-layer AC/MAC energy and input firing rate to FILE."),
-        *extra,
-    )
+FORMAT_OPTIONS = (
+    click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+                 help="Output format (default: table)."),
+    click.option("--table", is_flag=True, help="Same as --format table."),
+    click.option("-o", "--output", type=click.Path(dir_okay=False), callback=_writable,
+                 metavar="FILE", help="Write the output to FILE (atomically) instead of stdout."),
+)
+PLOT_OPTION = click.option(
+    "--plot", type=click.Path(dir_okay=False), callback=_plot_path, metavar="FILE.png|svg",
+    help="Plot per-layer AC/MAC energy and input firing rate to FILE.")
 
-
-output_options = _output_options()
-layer_output_options = _output_options(
+listing_output_options = _grouped("out", _output, *FORMAT_OPTIONS)
+output_options = _grouped("out", _output, *FORMAT_OPTIONS, PLOT_OPTION)
+layer_output_options = _grouped(
+    "out", _output, *FORMAT_OPTIONS, PLOT_OPTION,
     click.option("--depth", type=click.IntRange(min=1), metavar="D",
                  help="Aggregate layers by the first D parts of their names."),
     click.option("--top", type=click.IntRange(min=1), metavar="K",

@@ -71,7 +71,8 @@ def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, dat
     """Count ``loaded`` on ``dataset`` and return the report with its context."""
     model = loaded.module.to(check_device(device))
     batches = loader(dataset, data, samples)
-    with diagnostics.progress(f"profiling {loaded.name}") as step:
+    total = len(batches) if data.max_batches is None else min(len(batches), data.max_batches)
+    with diagnostics.progress(f"profiling {loaded.name}", total) as step:
         try:
             report = count_syops(model, batches, mode=counting.mode, fuse_bn=counting.fuse_bn,
                                  energy=counting.energy, strict=counting.strict,
