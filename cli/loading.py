@@ -103,7 +103,7 @@ def load_model(spec: str, *, arch: str | None = None, trust_pickle: bool = False
         return load_file(path, arch=arch, trust_pickle=trust_pickle, T=T)
     if path.suffix.lower() in FILE_SUFFIXES or "/" in spec:
         raise UsageError(f"{spec}: no such file")
-    if arch is not None:
+    if arch is not None and canonical_arch(arch) != canonical_arch(spec):
         raise UsageError(f"--arch applies to model files; {spec!r} is not a file")
     return reference_model(spec, T=T)
 

@@ -60,6 +60,7 @@ def cli() -> None:
     Counts are per sample; energy follows Horowitz (ISSCC 2014, 45 nm): fp32 AC 0.9 pJ,
     MAC 4.6 pJ unless --energy says otherwise. Data goes to stdout, diagnostics to stderr.
     """
+    silence_third_party_logs()
 
 
 cli.add_command(models_command)
@@ -69,5 +70,4 @@ cli.add_command(profile_command)
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    silence_third_party_logs()
     cli.main(args=argv, prog_name="syops")

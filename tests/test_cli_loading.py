@@ -124,3 +124,13 @@ def test_missing_file_and_unknown_names(tmp_path):
     torch.save(tiny_model().state_dict(), path)
     result = invoke("profile", path, "--arch", "sew7c")
     assert result.exit_code == 2 and "sew7b" in one_error_line(result)
+
+
+def test_compare_a_weights_file_with_its_reference(tmp_path):
+    path = tmp_path / "trained.pt"
+    torch.save(create_model("fsnn7", T=2).state_dict(), path)
+    records = json_records("compare", "fsnn7", path, "--arch", "fsnn7", "-T", "2")
+    assert [r["model"] for r in records] == ["fsnn7", "trained.pt (fsnn7)"]
+    assert records[1]["macs"] == records[0]["macs"]
+    assert "--arch applies to model files" in one_error_line(
+        invoke("compare", "sew7b", path, "--arch", "fsnn7"))
