@@ -24,7 +24,7 @@ from torch.utils._pytree import tree_leaves
 
 from .energy import EnergyModel, energy_model
 from .fold import folded_batchnorms
-from .probe import one_sample, probe_binary_inputs
+from .probe import one_sample, run_probe
 from .report import MULTI_LEVEL, SPIKE, LayerCounts, Report
 from .rules import Rule, rule_for
 from .snn import is_neuron, restore_states, save_states
@@ -46,6 +46,7 @@ class _Tally:
     rule: Rule
     params: int
     fixed_signal: str | None = None   # MULTI_LEVEL when the architecture says so
+    folded: bool = False              # a BatchNorm the probe found folding into a layer
     input_shape: tuple[int, ...] = ()
     calls: int = 0
     spike_calls: int = 0
@@ -89,6 +90,9 @@ class SyopsCounter:
                  energy: str | EnergyModel = "fp32", strict: bool = False,
                  classify: str = "probe", signals: Mapping[str, str] | None = None,
                  batch_dim: int = 0):
+        if isinstance(model, torch.jit.ScriptModule):
+            raise TypeError("a TorchScript module cannot be hooked; count the Python model "
+                            "it was scripted from (load the weights into it)")
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use 'exact' or 'rate'")
         if classify not in CLASSIFICATIONS:
@@ -182,16 +186,16 @@ class SyopsCounter:
             return
         layers = {m: (t.name, t.rule) for m, t in self._layers.items() if t.rule.synaptic}
         try:
-            binary = probe_binary_inputs(self.model, layers, *one_sample((args, kwargs),
-                                                                         self.batch_dim))
+            found = run_probe(self.model, layers, *one_sample((args, kwargs), self.batch_dim))
         except Exception as err:  # the model would not run on the skeleton: observe instead
             self.classify = "observed"
             self.notes.append(f"type probe failed ({type(err).__name__}: {err}); "
                               "signals classified from the observed inputs alone")
         else:
-            for tally in self._layers.values():
-                if binary.get(tally.name) is False:
+            for module, tally in self._layers.items():
+                if found.binary.get(tally.name) is False:
                     tally.fixed_signal = MULTI_LEVEL
+                tally.folded = self.fuse_bn and module in found.folds
         self._apply_declared()
 
     def _apply_declared(self) -> None:
@@ -201,6 +205,8 @@ class SyopsCounter:
 
     # --- counting ---------------------------------------------------------------------
     def _count_call(self, module: nn.Module, tally: _Tally, x: Tensor, output: Tensor) -> None:
+        if tally.folded:
+            return
         dense = tally.rule.dense(module, x, output)
         tally.calls += 1
         tally.input_shape = tuple(x.shape)

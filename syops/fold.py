@@ -26,7 +26,8 @@ def _out_channels(layer: nn.Module) -> int:
     return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
 
 
-def _foldable(layer: nn.Module, bn: nn.Module) -> bool:
+def can_fold(layer: nn.Module, bn: nn.Module) -> bool:
+    """Whether ``bn``, applied to ``layer``'s output, merges into ``layer``."""
     return (isinstance(layer, FOLDS_INTO)
             and isinstance(bn, nn.modules.batchnorm._BatchNorm)
             and bn.running_mean is not None and bn.running_var is not None
@@ -40,7 +41,7 @@ def fold_pairs(model: nn.Module) -> Iterator[FoldPair]:
             continue
         items = list(container._modules.items())
         for (layer_key, layer), (bn_key, bn) in zip(items, items[1:]):
-            if _foldable(layer, bn):
+            if can_fold(layer, bn):
                 yield FoldPair(container, layer_key, bn_key)
 
 

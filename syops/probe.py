@@ -6,44 +6,114 @@ model once on a skeleton copy in which every spiking neuron emits random spikes 
 and every counted layer returns random non-binary values of its output shape without doing
 its work. A layer whose input is not binary there is multi-level whatever its weights; a
 layer whose input is binary there carries spikes when its input is binary on real data.
-The probe costs the model's cheap parts (norms, neurons, pooling) on one sample.
+The probe costs the model's cheap parts (norms, neurons, pooling) on one sample; the random
+values are drawn once and served as shifted slices, and BatchNorms that fold into a counted
+layer are skipped (they only rescale its random output).
+
+The same pass finds BatchNorms that a forward applies to a conv/linear output outside any
+``nn.Sequential`` (``out = self.bn1(self.conv1(x))``): a BatchNorm whose input is the very
+tensor a counted layer just returned folds into that layer.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils._pytree import tree_map
 
+from .fold import can_fold, folded_batchnorms
 from .rules import Rule
 from .snn import is_neuron, reset_states
 from .spikes import is_binary
 
 
+class _Bank:
+    """Random values drawn once and served as slices at shifting offsets: drawing fresh
+    random numbers for every neuron costs more than the rest of the probe together."""
+
+    PERIOD = (1 << 18) + 7
+    STEP = 7919 * 13  # successive calls start far apart
+
+    def __init__(self, values: Tensor):
+        self.values = values
+        self.tiled: dict[torch.device, Tensor] = {}
+        self.offset = 0
+
+    def _source(self, device: torch.device, length: int) -> Tensor:
+        """The values tiled to at least ``length`` elements on ``device`` (grown rarely)."""
+        source = self.tiled.get(device)
+        if source is None or source.numel() < length:
+            tiles = -(-max(length, 2 * self.PERIOD) // self.PERIOD)
+            source = self.tiled[device] = self.values.to(device).repeat(tiles)
+        return source
+
+    def take(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        n = math.prod(shape)
+        source = self._source(like.device, self.offset + n)
+        dtype = like.dtype if like.is_floating_point() else torch.float32
+        out = source[self.offset:self.offset + n].view(shape).to(dtype, copy=True)
+        self.offset = (self.offset + self.STEP) % self.PERIOD
+        return out
+
+
 class _RandomSpikes(nn.Module):
-    """Stands in for a spiking neuron: Bernoulli(0.5) spikes shaped like its input."""
+    """Stands in for a spiking neuron: random spikes (rate 0.5) shaped like its input."""
+
+    def __init__(self, bank: _Bank):
+        super().__init__()
+        self.__dict__["_bank"] = bank
 
     def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
-        return torch.empty_like(x).bernoulli_(0.5)
+        return self._bank.take(tuple(x.shape), x)
+
+
+@dataclass
+class ProbeResult:
+    """What the probe learnt about the model's architecture."""
+
+    binary: dict[str, bool] = field(default_factory=dict)  # counted layer name -> inputs binary
+    folds: set[nn.Module] = field(default_factory=set)     # BatchNorms fed by a layer's output
+    last: tuple[Tensor, nn.Module] | None = None           # the latest counted layer's output
 
 
 class _Skipped(nn.Module):
     """Stands in for a counted layer: notes whether its input is binary, returns random
     non-binary values of the layer's output shape, and does none of its work."""
 
-    def __init__(self, name: str, rule: Rule, layer: nn.Module, seen: dict[str, bool]):
+    def __init__(self, name: str, rule: Rule, layer: nn.Module, result: ProbeResult,
+                 bank: _Bank):
         super().__init__()
         # Plain attributes (not submodules), so the real layer is neither copied nor called.
-        self.__dict__.update(_name=name, _rule=rule, _layer=layer, _seen=seen)
+        self.__dict__.update(_name=name, _rule=rule, _layer=layer, _result=result, _bank=bank)
 
     def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
-        self._seen[self._name] = self._seen.get(self._name, True) and is_binary(x)
-        dtype = x.dtype if x.is_floating_point() else torch.float32
-        shape = self._rule.output_shape(self._layer, x)
-        return torch.empty(shape, dtype=dtype, device=x.device).uniform_(0.5, 1.5)
+        binary = self._result.binary
+        binary[self._name] = binary.get(self._name, True) and is_binary(x)
+        out = self._bank.take(self._rule.output_shape(self._layer, x), x)
+        self._result.last = (out, self._layer)
+        return out
+
+
+class _WatchedNorm(nn.Module):
+    """Stands in for a BatchNorm outside a Sequential: notes whether it is fed a counted
+    layer's output directly, then normalises as the original does."""
+
+    def __init__(self, bn: nn.Module, result: ProbeResult):
+        super().__init__()
+        norm = copy.deepcopy(bn).eval()
+        _clear_hooks(norm)
+        self.__dict__.update(_bn=bn, _norm=norm, _result=result)
+
+    def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
+        last = self._result.last
+        if last is not None and x is last[0] and can_fold(last[1], self._bn):
+            self._result.folds.add(self._bn)
+        return self._norm(x, *args, **kwargs)
 
 
 def _clear_hooks(model: nn.Module) -> None:
@@ -65,20 +135,25 @@ def one_sample(inputs: Any, batch_dim: int) -> Any:
 
 
 @torch.no_grad()
-def probe_binary_inputs(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
-                        args: tuple, kwargs: dict, seed: int = 0) -> dict[str, bool]:
-    """Run the probe; for each counted layer reached, whether all its inputs were binary."""
-    seen: dict[str, bool] = {}
-    memo: dict[int, Any] = {id(layer): _Skipped(name, rule, layer, seen)
+def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
+              args: tuple, kwargs: dict, seed: int = 0) -> ProbeResult:
+    """Run the probe on ``model(*args, **kwargs)`` (one sample is enough)."""
+    generator = torch.Generator().manual_seed(seed)
+    uniform = torch.rand(_Bank.PERIOD, generator=generator)
+    spikes, levels = _Bank((uniform < 0.5).float()), _Bank(uniform + 0.5)
+    result = ProbeResult()
+    memo: dict[int, Any] = {id(layer): _Skipped(name, rule, layer, result, levels)
                             for layer, (name, rule) in layers.items()}
-    memo.update({id(m): _RandomSpikes() for m in model.modules()
+    in_sequence = folded_batchnorms(model)
+    memo.update({id(bn): nn.Identity() for bn in in_sequence})
+    memo.update({id(m): _WatchedNorm(m, result) for m in model.modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m not in in_sequence})
+    memo.update({id(m): _RandomSpikes(spikes) for m in model.modules()
                  if is_neuron(m) and id(m) not in memo})
     skeleton = copy.deepcopy(model, memo)
     _clear_hooks(skeleton)
     skeleton.eval()
     reset_states(skeleton)
-    devices = [t.device for t in model.parameters() if t.is_cuda][:1]
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        skeleton(*args, **kwargs)
-    return seen
+    skeleton(*args, **kwargs)
+    result.last = None
+    return result

@@ -172,3 +172,40 @@ def test_uncounted_modules_are_listed_and_strict_fails():
     assert report.not_counted == ("Custom", "LayerNorm")
     with pytest.raises(UncountedModulesError, match="Custom, LayerNorm"):
         count_syops(model, torch.ones(1, 3), strict=True)
+
+
+class AttributeBlock(nn.Module):
+    """BatchNorms applied in forward(), outside any Sequential (torchvision / SpikingJelly
+    model-zoo style); bn_after_relu does not follow a conv and must stay."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = layer.Conv2d(2, 4, 3, padding=1, step_mode="m")
+        self.bn1 = layer.BatchNorm2d(4, step_mode="m")
+        self.sn1 = neuron.IFNode(step_mode="m")
+        self.conv2 = layer.Conv2d(4, 4, 3, padding=1, step_mode="m")
+        self.bn_after_relu = layer.BatchNorm2d(4, step_mode="m")
+
+    def forward(self, x):
+        out = self.sn1(self.bn1(self.conv1(x)))
+        return self.bn_after_relu(torch.relu(self.conv2(out)))
+
+
+def test_batchnorm_applied_to_a_conv_output_in_forward_folds():
+    model = AttributeBlock().eval()
+    x = torch.rand(2, 1, 2, 6, 6)  # [T, B, C, H, W]
+    folded = count_syops(model, x, batch_dim=1).layers.set_index("name")
+    assert "bn1" not in folded.index
+    # the BN after ReLU stays: 2 MACs x T=2 x 4 channels x 36 positions
+    assert folded.loc["bn_after_relu", "macs"] == 2 * 2 * 4 * 36
+    unfolded = count_syops(model, x, batch_dim=1, fuse_bn=False).layers.set_index("name")
+    assert unfolded.loc["bn1", "macs"] == 576
+    # without the probe, only Sequential pairs are known to fold
+    observed = count_syops(model, x, batch_dim=1, classify="observed").layers.set_index("name")
+    assert "bn1" in observed.index
+
+
+def test_torchscript_gets_a_clear_error():
+    scripted = torch.jit.script(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="TorchScript"):
+        count_syops(scripted, torch.ones(1, 2))
