@@ -215,10 +215,13 @@ class SyopsCounter:
             return
         if x.numel() == 0:
             return
-        exact = self.mode == "exact"
-        sums, stats = spike_statistics(x, tally.rule.count_dims if exact else 0)
+        rule = tally.rule
+        sums, stats = spike_statistics(x, rule.count_dims)
         total = sums.sum()
-        pairs = tally.rule.spike_pairs(module, sums, self._cache) if exact else total
+        if self.mode == "exact":
+            pairs = rule.spike_pairs(module, sums if rule.count_dims else total, self._cache)
+        else:
+            pairs = total
         self._pending.append(_Pending(tally, dense, x.numel(),
                                       torch.cat((torch.stack((pairs, total)), stats))))
 

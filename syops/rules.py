@@ -5,8 +5,9 @@ A rule answers, for one call of a module on input ``x`` with output ``y``:
 - ``count_dims``: how many trailing input dims the exact count needs resolved (a conv's
   spatial dims; 0 when every input element meets the same number of weights);
 - ``spike_pairs(module, ones, cache)``: from the ones of a spike input summed over all other
-  dims (a float64 device tensor of shape ``x.shape[-count_dims:]``), the exact number of
-  (spike, weight) pairs the call applies, as a float64 device scalar;
+  dims (a float64 device tensor of shape ``x.shape[-count_dims:]``, a scalar when
+  ``count_dims`` is 0), the exact number of (spike, weight) pairs the call applies, as a
+  float64 device scalar;
 - ``output_shape(module, x)``: the output shape, used by the type probe to skip the work.
 Synaptic rules (conv, linear) are classified by their input: spikes cost ACs, anything
 else MACs. Non-synaptic rules (BatchNorm left in place) always cost MACs.

@@ -224,7 +224,8 @@ def test_dict_and_tuple_batches():
     ([1.5, 0.5], False),                # sums to its non-zero count, but out of [0, 1]
     ([2.0, -2.0, 1.0], False),
     ([1.0, 1.0, 0.25, 0.75], False),    # in [0, 1], sums to 3 with 4 non-zeros
-    ([1.0, 1.0 - 2 ** -24], False),     # the float32 just below 1
+    ([1.0, 1.0 - 2 ** -12], False),     # close to 1, beyond float32 rounding of the sum
+    ([1.0, 1e-30], False),              # a tiny non-zero is not a spike
     ([3.0], False),                     # an event count
 ])
 def test_spike_test(values, spikes):

@@ -28,7 +28,8 @@ Peak memory: each (model, batching, method) runs once more in a fresh subprocess
 with ``--memory-probe``). It builds the model and data, runs a warm-up plain forward, reads its
 resident set size (RSS, the *baseline*), resets the kernel's RSS high-water mark (writing 5 to
 ``/proc/self/clear_refs``, so the warm-up's transient peak does not mask the method's), runs
-the method once and reports ``extra = ru_maxrss - baseline``: the extra peak the method needs
+the method once and reports ``extra = VmHWM - baseline`` (the high-water mark of
+/proc/self/status; getrusage's ``ru_maxrss`` is not reset by clear_refs): the extra peak the method needs
 beyond the loaded model and data. A method's *total peak* is baseline + extra; the memory
 ratio is a method's total peak over plain's total peak (1.00: no more memory than plain
 inference). Where the high-water mark cannot be reset, the output says so and no method can
@@ -256,11 +257,16 @@ def current_rss_bytes() -> int:
 
 
 def peak_rss_bytes() -> int:
+    """The RSS high-water mark, VmHWM: unlike getrusage's ru_maxrss, clear_refs resets it."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def reset_peak_rss() -> bool:
-    """Reset the RSS high-water mark (``ru_maxrss``) to the current RSS (Linux 4.0+)."""
+    """Reset the RSS high-water mark (VmHWM) to the current RSS (Linux 4.0+)."""
     try:
         with open("/proc/self/clear_refs", "w") as clear_refs:
             clear_refs.write("5")
@@ -391,7 +397,7 @@ def summary_table(all_results: dict[tuple[str, int], list[Result]], methods: lis
 MEMORY_FOOTER = (
     "Peak memory: a fresh process per method builds the model and data and runs a warm-up "
     "plain forward; its RSS then is the baseline. Shown: total peak = baseline + extra in "
-    "MiB, extra (ru_maxrss during the method - baseline) in parentheses; memory ratio = "
+    "MiB, extra (VmHWM during the method - baseline) in parentheses; memory ratio = "
     "total peak / plain's total peak.")
 NO_PEAK_RESET = (
     "The RSS high-water mark could not be reset here: every extra includes plain's own "
