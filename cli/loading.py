@@ -125,8 +125,7 @@ def _check_readable(path: Path) -> None:
     if path.is_dir():
         raise UsageError(f"{path}: is a folder, not a model file")
     try:
-        with path.open("rb"):
-            pass
+        path.open("rb").close()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
 

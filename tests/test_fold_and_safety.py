@@ -122,7 +122,7 @@ def test_model_unchanged_after_counting():
 
 
 class Boom(RuntimeError):
-    pass
+    """The error a user's forward raises in the test below."""
 
 
 def test_model_unchanged_after_its_forward_raises():

@@ -342,8 +342,8 @@ def cpu_model() -> str:
             for row in cpuinfo:
                 if row.startswith("model name"):
                     return row.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    except OSError:  # no /proc: fall back to what platform knows
+        return platform.processor() or "unknown"
     return platform.processor() or "unknown"
 
 
