@@ -1,5 +1,9 @@
-"""Energy per operation (Horowitz, ISSCC 2014, 45 nm) and conversion of counts to mJ.
+"""Energy models as data, and energies from counts.
 
+An energy model (a preset) is a frozen record of figures in pJ: per synaptic operation
+(AC, MAC), per neuron state update, and per memory access (weight read, membrane-potential
+read or write, spike written; or Horowitz's SRAM energy by memory size; weights on chip or
+in DRAM). docs/energy.md gives the source of every figure and every assumption.
 An AC is one add; a MAC is one multiply plus one add. 1 G operations x 1 pJ = 1 mJ.
 """
 
@@ -7,42 +11,114 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, Iterable
+
+from .memory import WEIGHT_HOMES, WEIGHT_READS, neuron_memory_pj, synaptic_memory_pj
 
 PJ_PER_MJ = 1e9
+COSTS = ("ac_pj", "mac_pj", "neuron_pj", "weight_read_pj", "potential_pj", "spike_write_pj",
+         "dram_pj")
+CHOICES = {"weights": WEIGHT_HOMES, "weight_reads": WEIGHT_READS}
+MEMORY_COSTS = ("weight_read_pj", "potential_pj", "spike_write_pj")
 
 # (add, multiply) in pJ, Horowitz 2014, 45 nm.
 _HOROWITZ = {"fp32": (0.9, 3.7), "fp16": (0.4, 1.1), "int32": (0.1, 3.1), "int8": (0.03, 0.2)}
+DRAM_PJ = 1300.0  # Horowitz 2014: 1.3-2.6 nJ per 64-bit DRAM access; the low end
 
 
 @dataclass(frozen=True)
 class EnergyModel:
-    """Energy of one accumulate (AC) and one multiply-accumulate (MAC), in pJ."""
+    """Energy per operation and per memory access, in pJ (see docs/energy.md)."""
 
     name: str
     ac_pj: float
     mac_pj: float
+    neuron_pj: float = 0.0          # one neuron state update (one neuron, one step)
+    weight_read_pj: float = 0.0     # one weight read from on-chip memory
+    potential_pj: float = 0.0       # one membrane-potential read, and again one write
+    spike_write_pj: float = 0.0     # one spike (or activation) written
+    sram_by_size: bool = False      # memory costs from Horowitz's SRAM curve by memory size
+    weights: str = "on-chip"        # or "dram": every weight read costs dram_pj
+    dram_pj: float = DRAM_PJ
+    weight_reads: str = "per-op"    # or "per-spike": one weight-row read per input spike
+    word_bytes: int = 4             # bytes per weight or potential (memory sizes)
 
     def __post_init__(self):
-        for key in ("ac_pj", "mac_pj"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value) or value < 0:
-                raise ValueError(f"energy cost {key} must be a non-negative number of pJ, got {value!r}")
+        for key in COSTS:
+            _check_cost(key, getattr(self, key))
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"energy option {key} must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, key)!r}")
+        if not isinstance(self.sram_by_size, bool):
+            raise ValueError(f"energy option sram_by_size must be true or false, "
+                             f"got {self.sram_by_size!r}")
+        if isinstance(self.word_bytes, bool) or self.word_bytes not in range(1, 9):
+            raise ValueError(f"energy option word_bytes must be a whole number from 1 to 8, "
+                             f"got {self.word_bytes!r}")
+
+    @property
+    def has_memory(self) -> bool:
+        return (self.sram_by_size or self.weights == "dram"
+                or any(getattr(self, key) for key in MEMORY_COSTS))
+
+    @property
+    def has_extra_terms(self) -> bool:
+        """Whether the model charges more than synaptic operations."""
+        return bool(self.neuron_pj) or self.has_memory
 
     def mj(self, acs: float, macs: float) -> float:
         """Energy in mJ of ``acs`` accumulates and ``macs`` multiply-accumulates."""
         return (self.ac_pj * acs + self.mac_pj * macs) / PJ_PER_MJ
 
+    def describe(self) -> str:
+        """The figures in words, e.g. 'AC 23.6 pJ, MAC 23.6 pJ, neuron update 52 pJ'."""
+        parts = [f"AC {self.ac_pj:g} pJ", f"MAC {self.mac_pj:g} pJ"]
+        if self.neuron_pj:
+            parts.append(f"neuron update {self.neuron_pj:g} pJ")
+        if self.sram_by_size:
+            parts.append("memory: Horowitz SRAM by size")
+        else:
+            parts += [f"{label} {getattr(self, key):g} pJ" for key, label in
+                      zip(MEMORY_COSTS, ("weight read", "potential read/write", "spike write"))
+                      if getattr(self, key)]
+        if self.weights == "dram":
+            parts.append(f"weights in DRAM {self.dram_pj:g} pJ per read")
+        return ", ".join(parts)
+
+
+def _check_cost(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"energy cost {key} must be a non-negative number of pJ, got {value!r}")
+
+
+def _chip(name: str, synaptic_pj: float, neuron_pj: float, spike_pj: float = 0.0):
+    """A neuromorphic chip: one synaptic event per AC, and per MAC (see docs/energy.md)."""
+    return EnergyModel(name, ac_pj=synaptic_pj, mac_pj=synaptic_pj, neuron_pj=neuron_pj,
+                       spike_write_pj=spike_pj)
+
 
 PRESETS: dict[str, EnergyModel] = {
-    name: EnergyModel(name, ac_pj=add, mac_pj=round(add + mul, 6))
-    for name, (add, mul) in _HOROWITZ.items()}
+    **{name: EnergyModel(name, ac_pj=add, mac_pj=round(add + mul, 6))
+       for name, (add, mul) in _HOROWITZ.items()},
+    # Lemaire et al. 2022's terms at fp32: leak multiply + input add + threshold compare.
+    "horowitz-memory": EnergyModel("horowitz-memory", ac_pj=0.9, mac_pj=4.6, neuron_pj=5.5,
+                                   sram_by_size=True),
+    "loihi": _chip("loihi", 23.6, 52.0, spike_pj=1.7),       # Davies et al. 2018, Table 2
+    "truenorth": _chip("truenorth", 26.0, 0.0),             # Merolla et al. 2014 (all-in)
+    "spinnaker": _chip("spinnaker", 13_300.0, 26_000.0),    # Hoeppner et al. 2019
+    "spinnaker2": _chip("spinnaker2", 450.0, 2_190.0),      # Hoeppner et al. 2019
+}
+
+FIELDS = tuple(f.name for f in fields(EnergyModel))
 
 
 def load_energy_file(path: str | Path) -> EnergyModel:
-    """An energy model from a TOML file with keys ``ac_pj``, ``mac_pj`` and optional ``name``."""
+    """An energy model from a TOML file: ``ac_pj``, ``mac_pj`` and optionally ``name`` and
+    any other EnergyModel field (docs/energy.md)."""
     path = Path(path)
     try:
         table = tomllib.loads(path.read_text())
@@ -50,18 +126,28 @@ def load_energy_file(path: str | Path) -> EnergyModel:
         raise ValueError(f"cannot read energy file {path}: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"energy file {path} is not valid TOML: {err}") from None
-    unknown = sorted(set(table) - {"name", "ac_pj", "mac_pj"})
+    unknown = sorted(set(table) - set(FIELDS))
     if unknown:
         raise ValueError(f"energy file {path} has unknown keys {unknown}; "
-                         "expected ac_pj, mac_pj and optionally name")
+                         f"expected ac_pj, mac_pj and optionally {', '.join(FIELDS[3:])} or name")
     missing = [k for k in ("ac_pj", "mac_pj") if k not in table]
     if missing:
         raise ValueError(f"energy file {path} lacks {missing}; give both ac_pj and mac_pj in pJ")
-    return EnergyModel(str(table.get("name", path.stem)), table["ac_pj"], table["mac_pj"])
+    return EnergyModel(**{"name": str(table.get("name", path.stem)),
+                          **{k: v for k, v in table.items() if k != "name"}})
+
+
+def to_toml(model: EnergyModel) -> str:
+    """The TOML text of ``model`` (every field), readable by ``load_energy_file``."""
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return f'"{v}"' if isinstance(v, str) else repr(v)
+    return "".join(f"{f} = {value(getattr(model, f))}\n" for f in FIELDS)
 
 
 def energy_model(spec: str | Path | EnergyModel) -> EnergyModel:
-    """Resolve a preset name (fp32, fp16, int32, int8), a TOML file or an EnergyModel."""
+    """Resolve a preset name (see ``PRESETS``), a TOML file or an EnergyModel."""
     if isinstance(spec, EnergyModel):
         return spec
     if isinstance(spec, str) and spec in PRESETS:
@@ -70,3 +156,48 @@ def energy_model(spec: str | Path | EnergyModel) -> EnergyModel:
         return load_energy_file(spec)
     raise ValueError(f"unknown energy preset {spec!r}; use one of {', '.join(PRESETS)} "
                      "or a TOML file with ac_pj and mac_pj")
+
+
+# --- energies from counts (raw totals in, pJ or mJ per sample out) --------------------
+TERMS = ("synaptic", "neuron", "memory", "total")
+
+
+def layer_terms_pj(model: EnergyModel, counts: Any) -> dict[str, float]:
+    """Synaptic and memory pJ (raw totals) of one counted layer (a LayerCounts)."""
+    synaptic = model.ac_pj * counts.acs + model.mac_pj * counts.mac_syops
+    memory = synaptic_memory_pj(model, counts)
+    return {"synaptic": synaptic, "neuron": 0.0, "memory": memory,
+            "total": synaptic + memory}
+
+
+def neuron_terms_pj(model: EnergyModel, counts: Any) -> dict[str, float]:
+    """Neuron-update and memory pJ (raw totals) of one neuron layer (a NeuronCounts)."""
+    neuron = model.neuron_pj * counts.updates
+    memory = neuron_memory_pj(model, counts)
+    return {"synaptic": 0.0, "neuron": neuron, "memory": memory, "total": neuron + memory}
+
+
+def energy_rows(model: EnergyModel, layers: Iterable[Any], neurons: Iterable[Any],
+                samples: int) -> list[dict[str, Any]]:
+    """One row per counted layer, then per neuron layer: each term in pJ per sample."""
+    def row(counts, kind, terms):
+        per_sample = {f"{t}_pj": v / samples if samples else math.nan for t, v in terms.items()}
+        return {"name": counts.name, "type": counts.type, "kind": kind, **per_sample}
+    return ([row(c, "synaptic", layer_terms_pj(model, c)) for c in layers]
+            + [row(c, "neuron", neuron_terms_pj(model, c)) for c in neurons])
+
+
+def breakdown_mj(model: EnergyModel, layers: Iterable[Any], neurons: Iterable[Any],
+                 samples: int) -> dict[str, float]:
+    """``synaptic``, ``neuron``, ``memory`` and ``total`` in mJ per sample. The synaptic
+    term is ``model.mj`` of the per-sample ACs and MACs, as the DC has always been."""
+    layers, neurons = tuple(layers), tuple(neurons)
+    if not samples:
+        return dict.fromkeys(TERMS, math.nan)
+    synaptic = model.mj(sum(c.acs for c in layers) / samples,
+                        sum(c.mac_syops for c in layers) / samples)
+    neuron = sum(model.neuron_pj * c.updates for c in neurons) / samples / PJ_PER_MJ
+    memory = (sum(synaptic_memory_pj(model, c) for c in layers)
+              + sum(neuron_memory_pj(model, c) for c in neurons)) / samples / PJ_PER_MJ
+    return {"synaptic": synaptic, "neuron": neuron, "memory": memory,
+            "total": synaptic + neuron + memory}
