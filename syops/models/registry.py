@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from syops.models import event, imagenet
+from syops.models import event, imagenet, transformers
 from syops.models.connect import SPIKE_PRESERVING
 
 EVENT_RATE = 0.2
@@ -35,6 +35,7 @@ class Dataset:
 
 
 IMAGENET = Dataset("imagenet", 1000, T=4, image_size=224, events=False)
+CIFAR100 = Dataset("cifar100", 100, T=4, image_size=32, events=False)
 DVS_GESTURE = Dataset("dvs-gesture", 11, T=16, image_size=128, events=True)
 CIFAR10_DVS = Dataset("cifar10-dvs", 10, T=16, image_size=128, events=True)
 EVENT_DATASETS = frozenset(data.name for data in (DVS_GESTURE, CIFAR10_DVS))
@@ -136,7 +137,39 @@ def _build_event(builder: Callable[..., nn.Module], widths, info: ModelInfo) -> 
     return builder(widths, info.num_classes, info.connect)
 
 
-REGISTRY: dict[str, Entry] = _resnet_entries() | _seven_block_entries()
+def _transformer_entries() -> dict[str, Entry]:
+    """Spikformer on CIFAR-100 in three residual variants; ImageNet spiking transformers."""
+    cifar = transformers.SPECS["4_384"]
+    entries = {
+        "spikformer_4_384": Entry("spikformer", "Spikformer-4-384", CIFAR100,
+                                  partial(_build_spikformer, cifar, False), SEW_CONNECTS),
+        "fsnn_spikformer_4_384": Entry("fsnn", "FSNN Spikformer-4-384", CIFAR100,
+                                       partial(_build_spikformer, cifar, False), DUAL_STREAM_CONNECTS),
+        "dsnn_spikformer_4_384": Entry("dsnn", "DSNN Spikformer-4-384", CIFAR100,
+                                       partial(_build_spikformer, cifar, True), DUAL_STREAM_CONNECTS),
+    }
+    for size in ("8_384", "8_512", "8_768"):
+        entries[f"spikformer_{size}"] = Entry(
+            "spikformer", f"Spikformer-{size.replace('_', '-')}", IMAGENET,
+            partial(_build_spikformer, transformers.SPECS[size], False), SEW_CONNECTS)
+    entries["spikingformer_8_512"] = Entry("spikingformer", "Spikingformer-8-512", IMAGENET, partial(
+        _build_transformer, transformers.spikingformer, transformers.SPECS["8_512"]))
+    for size, spec in transformers.SDT_SPECS.items():
+        entries[f"sdt_{size}"] = Entry("sdt", f"Spike-driven Transformer-{size.replace('_', '-')}",
+                                       IMAGENET, partial(_build_transformer, transformers.sdt, spec))
+    return entries
+
+
+def _build_spikformer(spec: transformers.Spec, accumulate: bool, info: ModelInfo) -> nn.Module:
+    return transformers.spikformer(spec, info.T, info.num_classes, info.connect, accumulate)
+
+
+def _build_transformer(builder: Callable[..., nn.Module], spec: transformers.Spec,
+                       info: ModelInfo) -> nn.Module:
+    return builder(spec, info.T, info.num_classes)
+
+
+REGISTRY: dict[str, Entry] = _resnet_entries() | _seven_block_entries() | _transformer_entries()
 
 
 def list_models() -> list[str]:
