@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from syops.data import cifar10_dvs, gesture, images
+from syops.data import cifar, cifar10_dvs, gesture, idx, images, nmnist, shd
 from syops.data.dataset import Reader, SampleDataset
 from syops.data.dvs import DEFAULT_T, frames_shape
 from syops.data.errors import DataError
@@ -48,6 +48,34 @@ def _build_images(name: str, root: Path, T: None, split: str, skip_bad: bool) ->
     return images.build_image_folder(name, root, split, skip_bad)
 
 
+def _build_nmnist(name: str, root: Path, T: int, split: str, skip_bad: bool) -> SampleDataset:
+    return nmnist.build_nmnist(root, T, split, skip_bad)
+
+
+def _build_shd(name: str, root: Path, T: int, split: str, skip_bad: bool,
+               **options: Any) -> SampleDataset:
+    return shd.build_shd(root, T, split, skip_bad, **options)
+
+
+def _build_idx(name: str, root: Path, T: None, split: str, skip_bad: bool) -> SampleDataset:
+    return idx.build_idx_dataset(name, root, split, skip_bad)
+
+
+def _build_cifar(name: str, root: Path, T: None, split: str, skip_bad: bool) -> SampleDataset:
+    return cifar.build_cifar(name, root, split, skip_bad)
+
+
+def _idx_spec(name: str, summary: str) -> DatasetSpec:
+    return DatasetSpec(name, summary, idx.NUM_CLASSES, False, _build_idx, (),
+                       lambda T, seed: idx.SyntheticDigits(seed), lambda T: idx.SAMPLE_SHAPE)
+
+
+def _cifar_spec(name: str, summary: str) -> DatasetSpec:
+    return DatasetSpec(name, summary, cifar.FORMATS[name].num_classes, False, _build_cifar, (),
+                       lambda T, seed: cifar.SyntheticCifar(name, seed),
+                       lambda T: cifar.SAMPLE_SHAPE)
+
+
 DATASETS: Dict[str, DatasetSpec] = {spec.name: spec for spec in (
     DatasetSpec("dvs-gesture", "DVS128 Gesture: 11 gestures, [T, 2, 128, 128] event counts",
                 gesture.NUM_CLASSES, True, _build_gesture, (),
@@ -58,9 +86,22 @@ DATASETS: Dict[str, DatasetSpec] = {spec.name: spec for spec in (
     DatasetSpec("imagenet", "ImageNet or any <class>/<image> folder: [3, 224, 224] normalised",
                 IMAGENET_CLASSES, False, _build_images, (),
                 lambda T, seed: SyntheticImages(seed), lambda T: (3, IMAGE_SIZE, IMAGE_SIZE)),
+    DatasetSpec("n-mnist", "N-MNIST: 10 digits, [T, 2, 34, 34] event counts",
+                nmnist.NUM_CLASSES, True, _build_nmnist, (),
+                lambda T, seed: SyntheticEventFrames(T, seed, size=nmnist.SENSOR_SIZE,
+                                                     blob_sigma=4.0), nmnist.frames_shape),
+    DatasetSpec("shd", "Spiking Heidelberg Digits: 20 classes, [T, 700] spike counts",
+                shd.NUM_CLASSES, True, _build_shd, ("split_by",),
+                lambda T, seed: shd.SyntheticSpeech(T, seed), shd.sample_shape),
+    _idx_spec("mnist", "MNIST: 10 digits, [1, 28, 28] in [0, 1]"),
+    _idx_spec("fashion-mnist", "Fashion-MNIST: 10 classes, [1, 28, 28] in [0, 1]"),
+    _cifar_spec("cifar10", "CIFAR-10 (binary version): 10 classes, [3, 32, 32] normalised"),
+    _cifar_spec("cifar100", "CIFAR-100 (binary version): 100 classes, [3, 32, 32] normalised"),
 )}
 ALIASES = {"dvs128-gesture": "dvs-gesture", "dvsgesture": "dvs-gesture", "gesture": "dvs-gesture",
-           "cifar10dvs": "cifar10-dvs", "image-folder": "imagenet"}
+           "cifar10dvs": "cifar10-dvs", "image-folder": "imagenet", "nmnist": "n-mnist",
+           "heidelberg-digits": "shd", "fashionmnist": "fashion-mnist", "fmnist": "fashion-mnist",
+           "cifar-10": "cifar10", "cifar-100": "cifar100"}
 
 
 def list_datasets() -> List[str]:
@@ -78,10 +119,12 @@ def get_dataset(name: str, root: Union[str, os.PathLike, None] = None, *, T: Opt
     """The data set ``name`` read from ``root``, or its synthetic stand-in when root is None.
 
     Items are ``(float32 tensor, int label)``: DVS sets give [T, 2, 128, 128] event counts
-    (T defaults to 16), imagenet gives [3, 224, 224] (T does not apply). ``split`` is
-    "train" or "test". Options: ``skip_bad`` (leave out broken files, listed in
-    ``dataset.skipped``); synthetic only: ``seed`` (default 0), ``size`` (default 8 items);
-    cifar10-dvs from a root: ``train_ratio`` (default 0.9). Raises DataError on any problem.
+    (T defaults to 16; n-mnist [T, 2, 34, 34], shd [T, 700]), imagenet gives [3, 224, 224],
+    mnist and fashion-mnist [1, 28, 28], cifar10 and cifar100 [3, 32, 32] (T does not apply
+    to images). ``split`` is "train" or "test". Options: ``skip_bad`` (leave out broken files,
+    listed in ``dataset.skipped``); synthetic only: ``seed`` (default 0), ``size`` (default 8
+    items); cifar10-dvs from a root: ``train_ratio`` (default 0.9); shd from a root:
+    ``split_by`` ("time", the default, or "number"). Raises DataError on any problem.
     """
     spec = find_spec(name)
     if split not in SPLITS:

@@ -1,0 +1,93 @@
+"""N-MNIST: the 10 MNIST digits recorded by an ATIS camera making three saccades, 34 x 34.
+
+Read from the published recordings ``Train/<digit>/*.bin`` and ``Test/<digit>/*.bin`` (in the
+root or in SpikingJelly's ``extract/``). Each file is a list of 40-bit events, 5 bytes each:
+byte 0 x, byte 1 y, then 24 big-endian bits: bit 23 polarity (1 = ON), bits 22-0 the
+timestamp in microseconds, as SpikingJelly's ``load_ATIS_bin`` decodes them. Events become T
+frames [T, 2, 34, 34] split by event number (see ``syops.data.frames``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+
+from syops.data.dataset import DatasetInfo, Sample, SampleDataset, SkipLog, assemble
+from syops.data.dvs import index_class_folders
+from syops.data.errors import DataError, broken_file
+from syops.data.events import Events, check_on_sensor
+from syops.data.frames import events_to_frames
+from syops.data.records import regular_file_size
+
+NAME = "n-mnist"
+NUM_CLASSES = 10
+SENSOR_SIZE = 34
+EVENT_BYTES = 5
+MAX_FILE_BYTES = 64 * 2 ** 20  # 13 million events; real recordings hold a few thousand
+SPLIT_FOLDERS = {"train": "Train", "test": "Test"}
+RECORDING_FOLDERS = (".", "extract")
+ACCEPTED_LAYOUTS = "Train/<0..9>/*.bin and Test/<0..9>/*.bin (in the root or in extract/)"
+
+
+def frames_shape(T: int) -> Tuple[int, int, int, int]:
+    return (T, 2, SENSOR_SIZE, SENSOR_SIZE)
+
+
+def build_nmnist(root: Path, T: int, split: str, skip_bad: bool) -> SampleDataset:
+    """The N-MNIST ``split`` under ``root``, integrated to T frames."""
+    folder = find_split_folder(root, split)
+    if folder is None:
+        raise DataError(f"no N-MNIST data found in {root}; expected {ACCEPTED_LAYOUTS}")
+    samples = index_class_folders(folder, digit_label, ".bin")
+    info = DatasetInfo(name=NAME, num_classes=NUM_CLASSES, sample_shape=frames_shape(T), T=T,
+                       synthetic=False, source=str(root), split=split,
+                       layout=f"ATIS .bin recordings in {folder.name}/, integrated to T={T}")
+    return assemble(info, samples, NMNISTReader(T), SkipLog(skip_bad))
+
+
+def find_split_folder(root: Path, split: str) -> Optional[Path]:
+    for relative in RECORDING_FOLDERS:
+        folder = root / relative / SPLIT_FOLDERS[split]
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def digit_label(folder: Path) -> int:
+    if folder.name.isdigit() and int(folder.name) < NUM_CLASSES:
+        return int(folder.name)
+    raise DataError(f"unexpected class folder {folder.name!r} in {folder.parent}; N-MNIST "
+                    f"names its class folders 0..9")
+
+
+def read_nmnist_bin(path: Path) -> Events:
+    """The events of one N-MNIST recording, in file order; DataError if it is malformed."""
+    regular_file_size(path)
+    with open(path, "rb") as stream:
+        data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise broken_file(path, f"is more than the {MAX_FILE_BYTES} bytes an N-MNIST "
+                          f"recording may hold")
+    if not data or len(data) % EVENT_BYTES:
+        raise broken_file(path, f"is {len(data)} bytes, not a positive multiple of "
+                          f"{EVENT_BYTES} (5-byte events; file truncated?)")
+    raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, EVENT_BYTES).astype(np.int64)
+    time_and_polarity = (raw[:, 2] << 16) | (raw[:, 3] << 8) | raw[:, 4]
+    return Events(t=time_and_polarity & 0x7FFFFF, x=raw[:, 0], y=raw[:, 1],
+                  p=time_and_polarity >> 23)
+
+
+@dataclass(frozen=True)
+class NMNISTReader:
+    """Frames [T, 2, 34, 34] of one recording (picklable: DataLoader workers work)."""
+
+    T: int
+
+    def __call__(self, sample: Sample) -> np.ndarray:
+        path = Path(sample.path)
+        events = read_nmnist_bin(path)
+        check_on_sensor(events, SENSOR_SIZE, SENSOR_SIZE, path)
+        return events_to_frames(events, self.T, SENSOR_SIZE, SENSOR_SIZE)
