@@ -25,7 +25,10 @@ POLARITY_EVENT_TYPE = 1
 POLARITY_EVENT = np.dtype([("data", "<u4"), ("timestamp", "<i4")])
 
 # AEDAT 2.0 (jAER, big-endian): '#' header lines, then (uint32 address, uint32 timestamp).
+AEDAT20_VERSION_LINE = b"#!AER-DAT2.0"
 AEDAT20_EVENT = np.dtype([("address", ">u4"), ("timestamp", ">u4")])
+AEDAT20_ADDRESS_BITS = 0x7FFF  # polarity, 7-bit column, 7-bit row
+TIMESTAMP_WRAP = 1 << 32  # jAER's uint32 microseconds wrap around after about 71 minutes
 CIFAR10DVS_SENSOR = 128
 
 
@@ -94,7 +97,9 @@ def read_aedat20_cifar10dvs(path: Path) -> Events:
 
     Address: bit 0 polarity, bits 1-7 column, bits 8-14 row. Like SpikingJelly's
     converter we map x = 127 - row, y = 127 - column and p = 1 - polarity, which turns the
-    jAER bottom-left origin and sensor orientation into upright images.
+    jAER bottom-left origin and sensor orientation into upright images. The file must start
+    with the '#!AER-DAT2.0' line and hold whole 8-byte events whose addresses use no bit
+    above bit 14 and whose timestamps never go backwards (except one 32-bit wrap-around).
     """
     raw = Path(path).read_bytes()
     body = _aedat20_body_start(raw, path)
@@ -103,16 +108,23 @@ def read_aedat20_cifar10dvs(path: Path) -> Events:
                           f"{AEDAT20_EVENT.itemsize} (file truncated?)")
     records = np.frombuffer(raw, AEDAT20_EVENT, offset=body)
     address = records["address"].astype(np.int64)
+    timestamps = records["timestamp"].astype(np.int64)
+    timestamps = _unwrapped(timestamps, _check_aedat20_events(address, timestamps, path))
     last = CIFAR10DVS_SENSOR - 1
-    return Events(t=records["timestamp"].astype(np.int64), x=last - ((address >> 8) & 0x7F),
+    return Events(t=timestamps, x=last - ((address >> 8) & 0x7F),
                   y=last - ((address >> 1) & 0x7F), p=1 - (address & 1))
 
 
 def _aedat20_body_start(raw: bytes, path: Path) -> int:
     """Byte offset just after the leading '#' lines (a body may not start with '#')."""
-    if raw.startswith(b"#!AER-DAT") and not raw.startswith(b"#!AER-DAT2."):
-        version = raw[: raw.find(b"\n")].strip().decode("ascii", "replace")
-        raise broken_file(path, f"is {version!r}, expected an AEDAT 2.0 (jAER) recording")
+    first_line = raw[: raw.find(b"\n")].strip() if b"\n" in raw[:200] else raw[:40]
+    if not first_line.startswith(AEDAT20_VERSION_LINE):
+        if first_line.startswith(b"#!AER-DAT"):
+            version = first_line.decode("ascii", "replace")
+            raise broken_file(path, f"is {version!r}, expected an AEDAT 2.0 (jAER) recording")
+        found = f"first line {first_line[:40].decode('ascii', 'replace')!r}" if raw else "empty"
+        raise broken_file(path, f"not an AEDAT 2.0 recording ({found}, expected "
+                          f"{AEDAT20_VERSION_LINE.decode()!r} first)")
     position = 0
     while raw.startswith(b"#", position):
         line_end = raw.find(b"\n", position)
@@ -120,6 +132,31 @@ def _aedat20_body_start(raw: bytes, path: Path) -> int:
             raise broken_file(path, "header line never ends (file truncated?)")
         position = line_end + 1
     return position
+
+
+def _check_aedat20_events(address: np.ndarray, timestamps: np.ndarray, path: Path) -> np.ndarray:
+    """DataError unless every address is a DVS128 polarity event and time runs forward;
+    returns where the timestamps wrap around (at most once)."""
+    foreign = np.flatnonzero(address & ~AEDAT20_ADDRESS_BITS)
+    if foreign.size:
+        raise broken_file(path, f"{foreign.size} of {address.size} events have address bits "
+                          f"above bit 14 (first: event {foreign[0]}, address "
+                          f"{address[foreign[0]]:#x}); not DVS128 polarity events")
+    step = np.diff(timestamps)
+    backwards = np.flatnonzero((step < 0) & (step > -TIMESTAMP_WRAP // 2))
+    wraps = step <= -TIMESTAMP_WRAP // 2
+    if backwards.size or np.count_nonzero(wraps) > 1:
+        at = backwards[0] if backwards.size else np.flatnonzero(wraps)[1]
+        raise broken_file(path, f"timestamps go backwards at event {at + 1} "
+                          f"({timestamps[at]} -> {timestamps[at + 1]} us)")
+    return wraps
+
+
+def _unwrapped(timestamps: np.ndarray, wraps: np.ndarray) -> np.ndarray:
+    """Timestamps counted on past a 32-bit wrap-around, so they keep increasing."""
+    if not wraps.any():
+        return timestamps
+    return timestamps + np.concatenate([[0], np.cumsum(wraps)]) * TIMESTAMP_WRAP
 
 
 def _no_events() -> Events:

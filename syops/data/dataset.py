@@ -77,7 +77,9 @@ class SkipLog:
         except DataError as err:
             if not self.skip_bad:
                 raise
-            self.skipped.append(Skipped(err.path or str(path), err.reason))
+            entry = Skipped(err.path or str(path), err.reason)
+            if entry not in self.skipped:  # a whole broken file is listed once, not per sample
+                self.skipped.append(entry)
             return None
 
     def readable(self, path: str, read: Callable[[], Any]) -> bool:
@@ -131,12 +133,9 @@ def assemble(info: DatasetInfo, samples: Sequence[Sample], reader: Reader,
 
 def _readable_samples(samples: Sequence[Sample], reader: Reader,
                       skips: SkipLog) -> List[Sample]:
-    bad_paths = set()
-    for sample in samples:
-        if sample.path not in bad_paths and not skips.readable(sample.path,
-                                                               lambda: reader(sample)):
-            bad_paths.add(sample.path)
-    return [sample for sample in samples if sample.path not in bad_paths]
+    """The samples that read without error; each bad one is left out on its own (a broken
+    window of a recording does not take the recording's good windows with it)."""
+    return [sample for sample in samples if skips.readable(sample.path, lambda: reader(sample))]
 
 
 def _no_samples_error(info: DatasetInfo, skipped: Sequence[Skipped]) -> DataError:

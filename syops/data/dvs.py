@@ -12,7 +12,7 @@ import numpy as np
 
 from syops.data.dataset import Reader, Sample
 from syops.data.errors import DataError
-from syops.data.events import Events, check_on_sensor, read_events_npz
+from syops.data.events import Events, check_on_sensor, read_events_npz, require_events
 from syops.data.frames import events_to_frames, read_frames_npz
 
 SENSOR_SIZE = 128
@@ -29,9 +29,11 @@ def frames_folder_name(T: int) -> str:
     return f"frames_number_{T}_split_by_number"
 
 
-def integrate_on_sensor(events: Events, T: int, path: Path) -> np.ndarray:
-    """T event-count frames of a 128 x 128 recording; DataError if an event is off the sensor."""
-    check_on_sensor(events, SENSOR_SIZE, SENSOR_SIZE, path)
+def integrate_on_sensor(events: Events, T: int, path: Path, what: str = "file") -> np.ndarray:
+    """T event-count frames of a 128 x 128 recording; DataError if there are no events or one
+    is off the sensor (``what`` names the part of ``path`` the events came from)."""
+    require_events(events, path, what)
+    check_on_sensor(events, SENSOR_SIZE, SENSOR_SIZE, path, what)
     return events_to_frames(events, T, SENSOR_SIZE, SENSOR_SIZE)
 
 

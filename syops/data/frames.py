@@ -43,8 +43,19 @@ def events_to_frames(events: Events, T: int, height: int, width: int) -> np.ndar
 
 
 def read_frames_npz(path: Path, shape: Tuple[int, int, int, int]) -> np.ndarray:
-    """Read a SpikingJelly frames file (array ``frames``) as float32 of the given shape."""
-    frames = read_npz_arrays(path, ("frames",))["frames"]
-    if tuple(frames.shape) != tuple(shape):
-        raise broken_file(path, f"frames have shape {list(frames.shape)}, expected {list(shape)}")
-    return frames.astype(np.float32)
+    """Read a SpikingJelly frames file (array ``frames``) as float32 of the given shape.
+
+    Frames are event counts: NaN, infinite (or beyond float32) and negative values are a
+    DataError, not numbers to profile with.
+    """
+    frames = read_npz_arrays(path, ("frames",), shapes={"frames": shape})["frames"]
+    with np.errstate(over="ignore", invalid="ignore"):
+        counts = frames.astype(np.float32)
+    finite = np.isfinite(counts)
+    if not finite.all():
+        raise broken_file(path, f"frames hold {int(counts.size - finite.sum())} NaN or infinite "
+                          f"value(s); event counts must be finite")
+    if counts.size and counts.min() < 0:
+        raise broken_file(path, f"frames hold negative values (min {counts.min():g}); event "
+                          f"counts cannot be negative")
+    return counts

@@ -10,7 +10,7 @@ class - 1, as SpikingJelly cuts them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from syops.data.events import Events, in_time_window
 NAME = "dvs-gesture"
 NUM_CLASSES = 11
 LABELS_HEADER = "class,startTime_usec,endTime_usec"
+MAX_TEXT_BYTES = 1 << 20
 # Where the recordings may sit: the root itself, the archive's folder, SpikingJelly's extract/.
 RECORDING_FOLDERS = (".", "DvsGesture", "extract/DvsGesture")
 ACCEPTED_LAYOUTS = (
@@ -87,15 +88,26 @@ def _windows_of_recording(recording: Path) -> List[Window]:
 
 def read_trials_list(path: Path) -> List[Path]:
     """The recordings a ``trials_to_<split>.txt`` names (one per line; blank lines ignored)."""
-    names = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    names = [line.strip() for line in _text_lines(path)]
     return [path.parent / f"{Path(name).stem}.aedat" for name in names if name]
+
+
+def _text_lines(path: Path) -> List[str]:
+    """The lines of a labels or trials file (a regular file of at most ``MAX_TEXT_BYTES``);
+    a UTF-8 byte order mark, as spreadsheets write, is dropped."""
+    if not path.is_file():
+        raise broken_file(path, "is not a regular file")
+    if path.stat().st_size > MAX_TEXT_BYTES:
+        raise broken_file(path, f"is {path.stat().st_size} bytes; labels and trials lists are "
+                          f"small text files (at most {MAX_TEXT_BYTES} bytes)")
+    return path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
 
 
 def read_label_windows(path: Path) -> List[Window]:
     """(label 0..10, start us, end us) of each row of a ``*_labels.csv`` file."""
     if not path.is_file():
         raise broken_file(path, "labels file is missing")
-    lines = path.read_text(errors="replace").splitlines()
+    lines = _text_lines(path)
     if not lines or lines[0].strip().replace(" ", "") != LABELS_HEADER:
         first = lines[0][:60] if lines else ""
         raise broken_file(path, f"first line is {first!r}, expected {LABELS_HEADER!r}")
@@ -124,24 +136,41 @@ def _parse_label_row(path: Path, number: int, line: str) -> Window:
 class RecordingWindowReader:
     """Frames of one labelled window of an AEDAT 3.1 recording.
 
-    Consecutive samples usually share a recording, so the last one parsed is kept (one per
-    process: it is dropped when the reader is pickled into DataLoader workers).
+    Consecutive samples usually share a recording, so the last one parsed (or the DataError
+    it raised) is kept, one per process: it is dropped when the reader is pickled into
+    DataLoader workers. A window's own problem (no events, an event off the sensor) fails
+    that window only, not its siblings.
     """
 
     def __init__(self, T: int):
         self.T = T
-        self._recording: Optional[Tuple[str, Events]] = None
+        self._recording: Optional[Tuple[str, Union[Events, DataError]]] = None
 
     def __call__(self, sample: Sample) -> np.ndarray:
         start, end = sample.key
-        window = in_time_window(self._events_of(sample.path), start, end)
-        return integrate_on_sensor(window, self.T, Path(sample.path))
+        recording = self._events_of(sample.path)
+        window = in_time_window(recording, start, end)
+        what = f"window {start}..{end} us (class {sample.label + 1})"
+        if window.num_events == 0:
+            raise broken_file(sample.path, f"{what} holds no events; {_span(recording)}")
+        return integrate_on_sensor(window, self.T, Path(sample.path), what)
 
     def _events_of(self, path: str) -> Events:
         if self._recording is None or self._recording[0] != path:
             self._recording = None  # release the previous recording before reading the next
-            self._recording = (path, read_aedat31_polarity(Path(path)))
+            try:
+                self._recording = (path, read_aedat31_polarity(Path(path)))
+            except DataError as err:
+                self._recording = (path, err)
+        if isinstance(self._recording[1], DataError):
+            raise self._recording[1]
         return self._recording[1]
 
     def __getstate__(self) -> dict:
         return {"T": self.T, "_recording": None}
+
+
+def _span(events: Events) -> str:
+    if events.num_events == 0:
+        return "the recording holds no valid polarity events"
+    return f"the recording's events span {events.t.min()}..{events.t.max()} us"

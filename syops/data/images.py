@@ -8,6 +8,7 @@ Class index = position of the class folder in sorted name order.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Tuple
@@ -23,7 +24,9 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 # The sub-folder each split is looked for in before the root itself is taken as the class root.
 SPLIT_FOLDERS = {"test": ("val", "test"), "train": ("train",)}
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+MAX_PIXELS = 1 << 26  # 67 M pixels (200 MB as RGB), decoded or resized; a 12000 x 5000 photo fits
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
+                  Image.DecompressionBombWarning)
 
 
 def build_image_folder(name: str, root: Path, split: str, skip_bad: bool,
@@ -66,12 +69,30 @@ class ImageReader:
     def __call__(self, sample: Sample) -> np.ndarray:
         path = Path(sample.path)
         try:
-            with Image.open(path) as image:
+            with warnings.catch_warnings():  # Pillow's bomb warning: an error, like ours
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(path)
+            with image:
+                check_pixels(image.size, self.resize, path)  # from the header, before decoding
                 rgb = image.convert("RGB")
+        except DataError:
+            raise
         except _DECODE_ERRORS as err:
             raise broken_file(path, f"cannot decode image ({err})") from err
         cropped = centre_crop(resize_shorter_side(rgb, self.resize), self.crop)
         return normalise(np.asarray(cropped, dtype=np.float32) / 255.0)
+
+
+def check_pixels(size: Tuple[int, int], resize: int, path: Path) -> None:
+    """DataError if an image of ``size`` (width, height), or its resize to shorter side
+    ``resize``, would exceed ``MAX_PIXELS``: a tiny file can declare huge or extreme sizes."""
+    width, height = size
+    if min(width, height) < 1:
+        raise broken_file(path, f"image is {width} x {height} pixels")
+    resized = resize * resize * max(width, height) // min(width, height)
+    if width * height > MAX_PIXELS or resized > MAX_PIXELS:
+        raise broken_file(path, f"image is {width} x {height} pixels; decoding it or resizing "
+                          f"it to shorter side {resize} would take more than {MAX_PIXELS} pixels")
 
 
 def resize_shorter_side(image: Image.Image, size: int) -> Image.Image:
