@@ -131,3 +131,28 @@ def test_cli_names_a_broken_recording_in_one_line(tmp_path):
     assert result.exit_code == 2
     line = one_error_line(result)
     assert str(bad) in line and "not a positive multiple of 5" in line
+
+
+def test_fuzzed_recordings_give_frames_or_a_data_error_naming_the_file(tmp_path):
+    """Seeded byte mutations and truncations of a valid recording."""
+    good = nmnist_bytes(EVENTS * 4)
+    rng = np.random.default_rng(0)
+    path = tmp_path / "Test" / "1" / "00001.bin"
+    path.parent.mkdir(parents=True)
+    outcomes = set()
+    for trial in range(200):
+        damaged = bytearray(good)
+        if trial % 4 == 0:
+            damaged = damaged[: rng.integers(0, len(damaged))]
+        else:
+            for _ in range(rng.integers(1, 4)):
+                damaged[rng.integers(0, len(damaged))] = rng.integers(0, 256)
+        path.write_bytes(bytes(damaged))
+        try:
+            frames = get_dataset("n-mnist", tmp_path, T=3)[0][0]
+            assert frames.shape == (3, 2, 34, 34) and frames.sum() == len(damaged) // 5
+            outcomes.add("frames")
+        except DataError as err:
+            assert err.path == str(path), err
+            outcomes.add("error")
+    assert outcomes == {"frames", "error"}

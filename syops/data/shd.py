@@ -43,6 +43,7 @@ def build_shd(root: Path, T: int, split: str, skip_bad: bool,
     if split_by not in SPLIT_RULES:
         raise DataError(f"split_by must be one of {', '.join(SPLIT_RULES)}, not {split_by!r}")
     path = find_shd_file(root, split)
+    h5py_module()  # a missing h5py is not a broken file to skip
     skips = SkipLog(skip_bad)
     samples = skips.attempt(str(path), lambda: index_shd(path, skips)) or []
     info = DatasetInfo(name=NAME, num_classes=NUM_CLASSES, sample_shape=sample_shape(T), T=T,
@@ -75,9 +76,10 @@ def h5py_module() -> Any:
 
 
 def open_h5(path: Path) -> Any:
+    h5py = h5py_module()
     regular_file_size(path)
     try:
-        return h5py_module().File(path, "r")
+        return h5py.File(path, "r")
     except _H5_ERRORS as err:
         raise broken_file(path, f"not a readable HDF5 file ({_short(err)})") from err
 
@@ -88,6 +90,8 @@ def index_shd(path: Path, skips: SkipLog) -> List[Sample]:
         try:
             times, units, labels = spike_datasets(h5, path)
             values = np.asarray(labels[()], dtype=np.int64)
+        except DataError:
+            raise
         except _H5_ERRORS as err:
             raise broken_file(path, f"damaged HDF5 file ({_short(err)})") from err
     return labelled_records(path, values, NUM_CLASSES, skips)
@@ -141,6 +145,8 @@ class SHDReader:
         try:
             h5 = self._file()
             return np.asarray(h5[KEYS[0]][index]), np.asarray(h5[KEYS[1]][index])
+        except DataError:
+            raise
         except _H5_ERRORS as err:
             raise broken_file(path, f"sample {index} cannot be read ({_short(err)})") from err
 
