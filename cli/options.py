@@ -20,7 +20,7 @@ from syops.reports.plots import plot_format
 from .diagnostics import NORMAL, QUIET, VERBOSE, Diagnostics
 from .errors import reported_errors
 
-FORMATS = ("table", "json", "csv", "markdown")
+FORMATS = ("table", "json", "csv", "markdown", "latex")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Output:
     plot: str | None
     depth: int | None = None
     top: int | None = None
+    log_energy: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,12 @@ def _counting(mode, no_fuse_bn, energy, rate, strict) -> Counting:
     return Counting(mode, not no_fuse_bn, energy, rate, strict)
 
 
-def _output(fmt, table, output, plot=None, depth=None, top=None) -> Output:
+def _output(fmt, table, output, plot=None, depth=None, top=None, log_energy=False) -> Output:
     if table and fmt not in (None, "table"):
         raise click.UsageError(f"--table and --format {fmt} contradict each other; give one")
-    return Output(fmt or "table", output, plot, depth, top)
+    if log_energy and not plot:
+        raise click.UsageError("--log-energy sets the energy axis of --plot; give --plot FILE too")
+    return Output(fmt or "table", output, plot, depth, top, log_energy)
 
 
 def _diagnostics(verbose, quiet, debug, device) -> tuple[Diagnostics, str, bool]:
@@ -125,8 +128,9 @@ counting_options = _grouped(
                  help="Leave BatchNorm in place (2 MACs per element) instead of folding it."),
     click.option("--energy", default="fp32", show_default=True, callback=_energy,
                  metavar="|".join(PRESETS) + "|FILE.toml",
-                 help="Energy per AC and MAC: a Horowitz 45 nm preset, or a TOML file with "
-                      "ac_pj and mac_pj."),
+                 help="Energy model: a Horowitz 45 nm preset (synaptic only), horowitz-memory "
+                      "(with neuron updates and memory traffic), a chip (loihi, truenorth, "
+                      "spinnaker, spinnaker2), or a TOML file (docs/energy.md)."),
     click.option("--rate", type=click.FloatRange(0, 1), default=None,
                  help="Also report EC at this assumed uniform firing rate (0..1)."),
     click.option("--strict", is_flag=True,
@@ -169,12 +173,15 @@ FORMAT_OPTIONS = (
 )
 PLOT_OPTION = click.option(
     "--plot", type=click.Path(dir_okay=False), callback=_plot_path, metavar="FILE.png|svg",
-    help="Plot per-layer AC/MAC energy and input firing rate to FILE.")
+    help="Plot per-layer AC/MAC energy, input firing rate and each neuron layer's output "
+         "firing rate to FILE.")
+LOG_ENERGY_OPTION = click.option("--log-energy", is_flag=True,
+                                 help="Log scale for the energy axis of --plot.")
 
 listing_output_options = _grouped("out", _output, *FORMAT_OPTIONS)
-output_options = _grouped("out", _output, *FORMAT_OPTIONS, PLOT_OPTION)
+output_options = _grouped("out", _output, *FORMAT_OPTIONS, PLOT_OPTION, LOG_ENERGY_OPTION)
 layer_output_options = _grouped(
-    "out", _output, *FORMAT_OPTIONS, PLOT_OPTION,
+    "out", _output, *FORMAT_OPTIONS, PLOT_OPTION, LOG_ENERGY_OPTION,
     click.option("--depth", type=click.IntRange(min=1), metavar="D",
                  help="Aggregate layers by the first D parts of their names."),
     click.option("--top", type=click.IntRange(min=1), metavar="K",

@@ -41,6 +41,15 @@ def markdown(records: list[dict[str, Any]], layers: bool) -> str:
     return "\n".join(parts) + "\n" + caption(records).replace("\n", "\n\n") + "\n"
 
 
+def latex(records: list[dict[str, Any]], layers: bool) -> str:
+    """Booktabs tables: the totals (captioned with the conventions), then per-layer ones."""
+    parts = [tables.latex_table(tables.summary_frame(records), caption(records))]
+    if layers:
+        parts += [tables.latex_table(tables.layer_frame(r), f"{r['model']}: per layer, per sample")
+                  for r in records]
+    return "\n".join(parts)
+
+
 def plain_text(renderables: list) -> str:
     console = Console(file=io.StringIO(), width=FILE_WIDTH, color_system=None,
                       force_terminal=False)
@@ -57,6 +66,8 @@ def rendered(records: list[dict[str, Any]], fmt: str, layers: bool) -> str:
         return to_csv(tables.layers_csv_frame(records))
     if fmt == "markdown":
         return markdown(records, layers)
+    if fmt == "latex":
+        return latex(records, layers)
     return plain_text(table_renderables(records, layers))
 
 
@@ -69,7 +80,7 @@ def emit_records(records: list[dict[str, Any]], out: Output, diagnostics: Diagno
                  layers: bool) -> None:
     files: dict[str, str | bytes] = {}
     if out.plot:
-        files[out.plot] = plot_records(records, plot_format(out.plot))
+        files[out.plot] = plot_records(records, plot_format(out.plot), out.log_energy)
     if out.output:
         files[out.output] = rendered(records, out.fmt, layers)
     write_atomically(files)
@@ -94,6 +105,8 @@ def emit_frame(frame: pd.DataFrame, data: list[dict[str, Any]], out: Output, tit
         text = to_csv(pd.DataFrame(data))
     elif out.fmt == "markdown":
         text = tables.markdown_table(frame) + "\n" + note + "\n"
+    elif out.fmt == "latex":
+        text = tables.latex_table(frame, note)
     else:
         table = tables.rich_table(frame, title, note)
         if not out.output:

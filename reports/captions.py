@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from syops.energy import EnergyModel
+
 from .records import RANDOM_INIT
+from .tables import number
 
 MODE_MEANING = {"exact": "ACs = non-zero input x weight pairs applied",
                 "rate": "ACs = dense SyOPs x input firing rate"}
@@ -34,10 +37,34 @@ def conventions(record: dict[str, Any]) -> str:
     bn = ("BN folded into the preceding conv/linear" if record["fuse_bn"]
           else "BN left in place at 2 MACs per element")
     return (f"Counting: AC mode {mode} ({MODE_MEANING.get(mode, mode)}); {bn}; per sample.\n"
-            f"Energy: preset {record['energy_preset']} (AC {record['e_ac_pj']:g} pJ, "
-            f"MAC {record['e_mac_pj']:g} pJ); DC from the measured counts; EC from every spike "
-            f"input silent to every spike input firing.")
+            f"Energy: preset {record['energy_preset']} ({figures(record)}); DC from the "
+            f"measured counts; EC from every spike input silent to every spike input firing.")
+
+
+def figures(record: dict[str, Any]) -> str:
+    """The energy model's figures in words (AC and MAC only for records without them)."""
+    if "energy_model" in record:
+        return EnergyModel(**record["energy_model"]).describe()
+    return f"AC {record['e_ac_pj']:g} pJ, MAC {record['e_mac_pj']:g} pJ"
+
+
+def breakdown(records: list[dict[str, Any]]) -> str:
+    """One line per model splitting its DC into synaptic, neuron and memory energy, when the
+    preset charges more than synaptic operations; empty otherwise."""
+    if not records or "energy_model" not in records[0] \
+            or not EnergyModel(**records[0]["energy_model"]).has_extra_terms:
+        return ""
+    lines = []
+    for r in records:
+        parts = r["energy_breakdown_mj"]
+        lines.append(f"{r['model']}: synaptic {number(parts['synaptic'])} + neuron "
+                     f"{number(parts['neuron'])} + memory {number(parts['memory'])} = "
+                     f"{number(parts['total'])} mJ per sample")
+    return "DC breakdown: " + "; ".join(lines) + " (ECs count synaptic operations only)."
 
 
 def caption(records: list[dict[str, Any]]) -> str:
-    return f"{provenance(records)}\n{conventions(records[0])}" if records else ""
+    if not records:
+        return ""
+    return "\n".join(filter(None, [provenance(records), conventions(records[0]),
+                                   breakdown(records)]))

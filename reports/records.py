@@ -1,14 +1,15 @@
 """Records: one JSON-ready dict per profiled model, the stable output contract of the CLI.
 
-A record is ``Report.to_dict()`` (per-sample counts, energy, per-layer rows) plus what the
-report alone does not know: the model's time steps ``T``, where its weights came from,
-whether its data was a synthetic stand-in, EC at an assumed firing rate, and the energy
-relative to a baseline model.
+A record is ``Report.to_dict()`` (per-sample counts, energy, per-layer rows) plus the energy
+model's figures, its breakdown (synaptic, neuron, memory; in total and per layer), the
+``schema_version`` of this contract, and what the report alone does not know: the model's
+time steps ``T``, where its weights came from, whether its data was a synthetic stand-in, EC
+at an assumed firing rate, and the energy relative to a baseline model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from syops.report import Report
@@ -16,6 +17,7 @@ from syops.report import Report
 from .layers import layer_view
 
 RANDOM_INIT = "random init"
+SCHEMA_VERSION = 2  # 2: energy_model, energy_breakdown_mj, energy_layers, total CSV rows
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,11 @@ def record(profiled: Profiled, *, rate: float | None = None, depth: int | None =
     """The record of one model; ``depth``/``top`` shape its ``layers`` list, never its totals."""
     report = profiled.report
     summary = report.to_dict()
-    out = {"model": summary.pop("model"), "T": profiled.T, "weights": profiled.weights,
-           "synthetic_data": profiled.synthetic_data, **summary}
+    out = {"schema_version": SCHEMA_VERSION, "model": summary.pop("model"), "T": profiled.T,
+           "weights": profiled.weights, "synthetic_data": profiled.synthetic_data, **summary,
+           "energy_model": asdict(report.energy_model),
+           "energy_breakdown_mj": report.energy_breakdown(),
+           "energy_layers": report.energy_layers().to_dict(orient="records")}
     if rate is not None:
         out["rate"] = rate
         out["ec_at_rate_mj"] = report.ec(rate)

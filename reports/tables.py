@@ -1,5 +1,6 @@
-"""Tables of records: display frames (numbers formatted for people) rendered with rich or
-as GitHub markdown, and the raw per-layer CSV frame."""
+"""Tables of records: display frames (numbers formatted for people) rendered with rich, as
+GitHub markdown or as a LaTeX booktabs table, and the raw per-layer CSV frame (with a totals
+row per model)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ MISSING = "—"
 
 def number(value: float | None, scale: float = 1.0, digits: int = 3, significant: int = 3) -> str:
     """``value / scale`` with ``digits`` decimals, more when needed to show ``significant``
-    digits of a small figure (0.000435, not 0.000); a dash for a missing figure."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    digits of a small figure (0.000435, not 0.000); a dash for a missing figure (None or
+    NaN, also numpy's), ``inf`` for an infinite one."""
+    if value is None or math.isnan(value):
         return MISSING
     scaled = value / scale
-    if significant and scaled:
+    if significant and scaled and math.isfinite(scaled):
         digits = max(digits, significant - 1 - math.floor(math.log10(abs(scaled))))
     return f"{scaled:,.{digits}f}"
 
@@ -62,9 +64,24 @@ def layer_frame(record: dict[str, Any]) -> pd.DataFrame:
                                        "MACs (M)", "input rate (%)", "energy (µJ)", "share (%)"])
 
 
+TOTAL = "total"
+
+
+def totals_row(record: dict[str, Any]) -> dict[str, Any]:
+    """The model's per-sample totals in the per-layer CSV columns (name ``total``); its
+    ``energy_pj`` is the synaptic energy, as in the layer rows."""
+    synaptic_mj = record.get("energy_breakdown_mj", {}).get("synaptic", record["dc_mj"])
+    return {"name": TOTAL, "type": "", "syops": record["syops"], "acs": record["acs"],
+            "macs": record["macs"], "firing_rate": record["firing_rate"],
+            "params": record["params"],
+            "energy_pj": None if synaptic_mj is None else synaptic_mj * 1e9}
+
+
 def layers_csv_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Raw per-sample figures, one row per layer per model, with a ``model`` column."""
-    frames = [pd.DataFrame(r["layers"]).assign(model=r["model"]) for r in records]
+    """Raw per-sample figures, one row per layer per model and a ``total`` row closing each
+    model's rows, with a ``model`` column."""
+    frames = [pd.DataFrame([*r["layers"], totals_row(r)]).assign(model=r["model"])
+              for r in records]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model"])
     if "input_shape" in frame:
         frame["input_shape"] = frame["input_shape"].map(
@@ -92,3 +109,29 @@ def markdown_table(frame: pd.DataFrame) -> str:
     lines = [cells(frame.columns), cells(align)] + [cells(row) for row in
                                                    frame.itertuples(index=False)]
     return "\n".join(lines) + "\n"
+
+
+LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                 "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                 "^": r"\textasciicircum{}", "µ": r"\textmu{}", "—": "---", "–": "--",
+                 "≥": r"$\geq$", "\n": " "}
+
+
+def latex_escape(text: Any) -> str:
+    """``text`` with LaTeX's special characters escaped (underscores in layer names...)."""
+    return "".join(LATEX_ESCAPES.get(char, char) for char in str(text))
+
+
+def latex_table(frame: pd.DataFrame, caption: str | None = None) -> str:
+    """A booktabs table (needs ``\\usepackage{booktabs}``), numbers right-aligned."""
+    def cells(values) -> str:
+        return " & ".join(latex_escape(v) for v in values) + r" \\"
+
+    align = "".join("l" if c in TEXT_COLUMNS else "r" for c in frame.columns)
+    lines = [r"\begin{table}[htbp]", r"\centering", rf"\begin{{tabular}}{{{align}}}",
+             r"\toprule", cells(frame.columns), r"\midrule",
+             *(cells(row) for row in frame.itertuples(index=False)),
+             r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        lines.append(rf"\caption{{{latex_escape(caption)}}}")
+    return "\n".join([*lines, r"\end{table}"]) + "\n"

@@ -160,6 +160,7 @@ def energy_model(spec: str | Path | EnergyModel) -> EnergyModel:
 
 # --- energies from counts (raw totals in, pJ or mJ per sample out) --------------------
 TERMS = ("synaptic", "neuron", "memory", "total")
+ROW_COLUMNS = ("name", "type", "kind", *(f"{t}_pj" for t in TERMS))
 
 
 def layer_terms_pj(model: EnergyModel, counts: Any) -> dict[str, float]:

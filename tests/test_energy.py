@@ -169,3 +169,45 @@ def test_bad_toml_values(tmp_path, text, message):
     path.write_text(f"ac_pj = 1\nmac_pj = 2\n{text}\n")
     with pytest.raises(ValueError, match=message.replace("[", "\\[").replace("]", "\\]")):
         load_energy_file(path)
+
+
+def tiny_snn_report():
+    """Linear(4->3) -> IFNode -> Linear(3->2), hand-set weights, two samples.
+    h = [1, 0, 2] and [1, 0.5, 0] -> spikes [1, 0, 1] and [1, 0, 0] (threshold 1)."""
+    import torch
+    from spikingjelly.activation_based import neuron
+    from torch import nn
+
+    from syops import count_syops
+
+    model = nn.Sequential(nn.Linear(4, 3, bias=False), neuron.IFNode(),
+                          nn.Linear(3, 2, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 0.5, 0, 0], [0, 0, 2, 0]]))
+        model[2].weight.fill_(1.0)
+    return count_syops(model, torch.tensor([[1.0, 0, 1, 0], [1, 1, 0, 0]]))
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_every_term_on_a_tiny_snn():
+    report = tiny_snn_report()
+    # ACs: 4 input ones x 3 + 3 spikes x 2 = 18 -> 9 per sample; 6 updates, 3 spikes
+    assert (report.acs, report.macs, report.neuron_updates) == (9, 0, 3)
+    loihi = report.energy_breakdown("loihi")
+    expected = {"synaptic": 9 * 23.6, "neuron": 3 * 52.0, "memory": 1.5 * 1.7}
+    for term, pj in expected.items():
+        assert loihi[term] == pytest.approx(pj * 1e-9)
+    assert report.energy("loihi") == loihi["total"]
+    # horowitz-memory: 18 weight reads, 6 + 6 potential accesses, 3 spikes, all memories
+    # under 8 KB (10 pJ): (180 + 120 + 30) / 2 = 165 pJ per sample
+    memory = report.energy_breakdown("horowitz-memory")
+    assert memory["synaptic"] == pytest.approx(9 * 0.9e-9)
+    assert memory["neuron"] == pytest.approx(3 * 5.5e-9)
+    assert memory["memory"] == pytest.approx(165e-9)
+    assert memory["total"] == pytest.approx(189.6e-9)
+    layers = report.energy_layers("horowitz-memory")
+    assert list(layers["kind"]) == ["synaptic", "synaptic", "neuron"]
+    assert list(layers["memory_pj"]) == pytest.approx([60.0, 30.0, 75.0])
+    assert layers["total_pj"].sum() * 1e-9 == pytest.approx(memory["total"])
+    assert report.energy() == report.energy("fp32") == report.energy_breakdown()["total"] \
+        == PRESETS["fp32"].mj(9, 0)
