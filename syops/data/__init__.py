@@ -1,5 +1,6 @@
-"""Data sets behind ``--dataset``: DVS128 Gesture, CIFAR10-DVS and ImageNet-style image
-folders, read from their usual on-disk layouts, or seeded synthetic stand-ins.
+"""Data sets behind ``--dataset``: DVS128 Gesture, CIFAR10-DVS, N-MNIST, SHD, MNIST,
+Fashion-MNIST, CIFAR-10/100 and ImageNet-style image folders, read from their usual on-disk
+layouts, or seeded synthetic stand-ins.
 
 >>> from syops.data import get_dataset
 >>> data = get_dataset("dvs-gesture", "/data/DVS128Gesture", T=16)   # doctest: +SKIP
