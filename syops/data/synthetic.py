@@ -15,7 +15,8 @@ firing rates: reports must say "synthetic" (``info.describe()`` does).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Tuple
 
 import numpy as np
@@ -32,13 +33,40 @@ DEFAULT_SEED = 0
 def build_synthetic(name: str, num_classes: int, sample_shape: Tuple[int, ...], T, reader: Reader,
                     split: str, seed: int, size: int) -> SampleDataset:
     """``size`` synthetic items of ``sample_shape`` made by ``reader``."""
-    if not isinstance(size, int) or size < 1:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise DataError(f"size must be a positive number of items, not {size!r}")
-    samples = [Sample("", index % num_classes, index) for index in range(size)]
     info = DatasetInfo(name=name, num_classes=num_classes, sample_shape=sample_shape, T=T,
                        synthetic=True, source=f"synthetic (seed {seed})", split=split,
                        layout="synthetic", seed=seed)
-    return SampleDataset(info, samples, reader)
+    return SyntheticDataset(info, SyntheticSamples(size, num_classes), reader)
+
+
+@dataclass(frozen=True)
+class SyntheticSamples(Sequence):
+    """The index of ``size`` synthetic items, made on access (a size of 10^8 costs nothing)."""
+
+    size: int
+    num_classes: int
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.size))]
+        if not -self.size <= index < self.size:
+            raise IndexError(f"synthetic item {index} of {self.size}")
+        index %= self.size
+        return Sample("", index % self.num_classes, index)
+
+
+class SyntheticDataset(SampleDataset):
+    """A SampleDataset over a lazy ``SyntheticSamples`` index (not copied into a list)."""
+
+    def __init__(self, info: DatasetInfo, samples: SyntheticSamples, reader: Reader):
+        super().__init__(info, (), reader)
+        self.samples = samples
+        self.info = replace(self.info, num_samples=len(samples))
 
 
 def _rng(seed: int, sample: Sample) -> np.random.Generator:
