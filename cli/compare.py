@@ -9,7 +9,7 @@ from syops.reports.records import record, with_relative_energy
 from .loading import load_model
 from .options import (Counting, DataOptions, Loading, Output, counting_options, data_options,
                       loading_options, output_options, run_options)
-from .output import emit_records
+from .output import check_run_outputs, emit_records
 from .running import open_dataset, profile
 
 DEFAULT_SAMPLES = 1
@@ -38,6 +38,7 @@ def compare_command(names: tuple[str, ...], counting: Counting, data: DataOption
       syops compare sew7b fsnn7 --data-root ~/data/DVS128Gesture --samples 32 --format json
       syops compare fsnn7 trained.pth --arch fsnn7 --plot compare.png
     """
+    check_run_outputs(out, names, data, counting)
     samples = data.samples or DEFAULT_SAMPLES
     records = []
     for name in names:

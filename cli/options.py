@@ -9,17 +9,18 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import click
 
 from syops.energy import PRESETS, EnergyModel, energy_model
+from syops.reports.files import output_target
 from syops.reports.plots import plot_format
 
 from .diagnostics import NORMAL, QUIET, VERBOSE, Diagnostics
 from .errors import reported_errors
 
+MAX_T = 1024  # time steps: the paper's nets use T <= 16; conversion runs a few hundred
 FORMATS = ("table", "json", "csv", "markdown", "latex")
 
 
@@ -30,6 +31,7 @@ class Counting:
     energy: EnergyModel
     rate: float | None
     strict: bool
+    energy_file: str | None = None  # the --energy TOML file, when one was given
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ class Loading:
 
 
 def _counting(mode, no_fuse_bn, energy, rate, strict) -> Counting:
-    return Counting(mode, not no_fuse_bn, energy, rate, strict)
+    model, energy_file = energy
+    return Counting(mode, not no_fuse_bn, model, rate, strict, energy_file)
 
 
 def _output(fmt, table, output, plot=None, depth=None, top=None, log_energy=False) -> Output:
@@ -94,9 +97,10 @@ def _grouped(name: str, build: Callable, *options: Callable) -> Callable:
     return decorate
 
 
-def _energy(ctx, param, value: str) -> EnergyModel:
+def _energy(ctx, param, value: str) -> tuple[EnergyModel, str | None]:
+    """The energy model and, when it came from a file, that file's path."""
     try:
-        return energy_model(value)
+        return energy_model(value), (None if value in PRESETS else value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
 
@@ -112,9 +116,18 @@ def _plot_path(ctx, param, value: str | None) -> str | None:
 
 
 def _writable(ctx, param, value: str | None) -> str | None:
-    """Fail before the work, not after it, when the output folder does not exist."""
-    if value is not None and not Path(value).expanduser().resolve().parent.is_dir():
-        raise click.BadParameter(f"the folder of {value} does not exist", ctx, param)
+    """Fail before the work, not after it, on an output path that cannot be written
+    (the rules of syops.reports.files.output_target)."""
+    if value is None:
+        return None
+    try:
+        output_target(value)
+    except FileNotFoundError:
+        raise click.BadParameter(f"the folder of {value} does not exist", ctx, param) from None
+    except OSError as exc:
+        raise click.BadParameter(f"{value}: {exc.strerror}", ctx, param) from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
     return value
 
 
@@ -149,7 +162,7 @@ data_options = _grouped(
     click.option("--max-batches", type=click.IntRange(min=1), metavar="N",
                  help="Stop after N batches."),
     click.option("--skip-bad", is_flag=True, help="Skip unreadable data files instead of failing."),
-    click.option("-T", "--time-steps", type=click.IntRange(min=1), metavar="T",
+    click.option("-T", "--time-steps", type=click.IntRange(1, MAX_T), metavar="T",
                  help="Time steps of the model and of event data (default: the model's)."),
     click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
                  help="DataLoader worker processes."),
@@ -169,7 +182,9 @@ FORMAT_OPTIONS = (
                  help="Output format (default: table)."),
     click.option("--table", is_flag=True, help="Same as --format table."),
     click.option("-o", "--output", type=click.Path(dir_okay=False), callback=_writable,
-                 metavar="FILE", help="Write the output to FILE (atomically) instead of stdout."),
+                 metavar="FILE",
+                 help="Write the output to FILE instead of stdout: a new or regular file, "
+                      "replaced atomically; - for stdout."),
 )
 PLOT_OPTION = click.option(
     "--plot", type=click.Path(dir_okay=False), callback=_plot_path, metavar="FILE.png|svg",

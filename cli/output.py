@@ -1,13 +1,16 @@
 """Sending records out: to stdout or ``--output`` in the chosen format, plus ``--plot``.
 
 Everything is rendered in memory first and files are written all-or-nothing, so a failing
-run leaves no output file behind.
+run leaves no output file behind. Output paths follow ``syops.reports.files.output_target``
+and may not name an input of the run (``check_outputs``).
 """
 
 from __future__ import annotations
 
 import io
-from typing import Any
+import os
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping
 
 import click
 import pandas as pd
@@ -16,11 +19,12 @@ from rich.text import Text
 
 from syops.reports import tables
 from syops.reports.captions import caption
-from syops.reports.files import to_csv, to_json, write_atomically
+from syops.reports.files import STREAMS, real_path, same_file, to_csv, to_json, write_atomically
 from syops.reports.plots import plot_format, plot_records
 
 from .diagnostics import Diagnostics
-from .options import Output
+from .errors import StdoutError, UsageError
+from .options import Counting, DataOptions, Output
 
 FILE_WIDTH = 200  # columns of a rich table written to a file or a pipe
 
@@ -76,24 +80,71 @@ def stdout_console() -> Console:
     return console if console.is_terminal else Console(width=FILE_WIDTH, highlight=False)
 
 
+def file_output(out: Output) -> str | None:
+    """``--output``, or None when it names stdout (``-``, ``/dev/stdout``)."""
+    return None if STREAMS.get(out.output) == "stdout" else out.output
+
+
+@contextmanager
+def stdout_errors() -> Iterator[None]:
+    """A failed write to stdout (a full disk, a closed pipe) is one error line, exit 2."""
+    try:
+        yield
+    except OSError as err:
+        raise StdoutError(err) from None
+
+
+def check_outputs(out: Output, inputs: Mapping[str, str | None]) -> None:
+    """Refuse ``--output``/``--plot`` paths that would overwrite an input of the run or
+    each other. ``inputs``: what the input is (e.g. "the model file") -> its path; a folder
+    input (``--data-root``) protects everything under it."""
+    outputs = [(option, path) for option, path in (("--output", file_output(out)),
+                                                   ("--plot", out.plot))
+               if path and path not in STREAMS]
+    if len(outputs) == 2 and same_file(outputs[0][1], outputs[1][1]):
+        raise UsageError(f"--output and --plot name the same file {out.plot}; give two paths")
+    for option, path in outputs:
+        for what, source in inputs.items():
+            if not source:
+                continue
+            if os.path.isdir(source) and real_path(path).is_relative_to(real_path(source)):
+                raise UsageError(f"{option} {path} lies inside {what} {source}; write the "
+                                 "results outside it")
+            if same_file(path, source):
+                raise UsageError(f"{option} {path} is {what}; writing there would destroy "
+                                 "it, give another path")
+
+
+def check_run_outputs(out: Output, models: Iterable[str], data: DataOptions,
+                      counting: Counting) -> None:
+    """``check_outputs`` against the inputs of a profiling run: model files (the names that
+    exist on disk), ``--data-root`` and the ``--energy`` file."""
+    inputs = {f"the model file {m}": m for m in models if os.path.exists(os.path.expanduser(m))}
+    check_outputs(out, {**inputs, "--data-root": data.data_root,
+                        "the --energy file": counting.energy_file})
+
+
 def emit_records(records: list[dict[str, Any]], out: Output, diagnostics: Diagnostics, *,
                  layers: bool) -> None:
+    output = file_output(out)
     files: dict[str, str | bytes] = {}
     if out.plot:
         files[out.plot] = plot_records(records, plot_format(out.plot), out.log_energy)
-    if out.output:
-        files[out.output] = rendered(records, out.fmt, layers)
+    if output:
+        files[output] = rendered(records, out.fmt, layers)
     write_atomically(files)
     for path in files:
-        diagnostics.info(f"wrote {path}")
-    if out.output:
+        if path not in STREAMS:
+            diagnostics.info(f"wrote {path}")
+    if output:
         return
-    if out.fmt == "table":
-        console = stdout_console()
-        for renderable in table_renderables(records, layers):
-            console.print(renderable)
-    else:
-        click.echo(rendered(records, out.fmt, layers), nl=False)
+    with stdout_errors():
+        if out.fmt == "table":
+            console = stdout_console()
+            for renderable in table_renderables(records, layers):
+                console.print(renderable)
+        else:
+            click.echo(rendered(records, out.fmt, layers), nl=False)
 
 
 def emit_frame(frame: pd.DataFrame, data: list[dict[str, Any]], out: Output, title: str,
@@ -109,11 +160,13 @@ def emit_frame(frame: pd.DataFrame, data: list[dict[str, Any]], out: Output, tit
         text = tables.latex_table(frame, note)
     else:
         table = tables.rich_table(frame, title, note)
-        if not out.output:
-            stdout_console().print(table)
+        if not file_output(out):
+            with stdout_errors():
+                stdout_console().print(table)
             return
         text = plain_text([table])
-    if out.output:
-        write_atomically({out.output: text})
+    if file_output(out):
+        write_atomically({file_output(out): text})
     else:
-        click.echo(text, nl=False)
+        with stdout_errors():
+            click.echo(text, nl=False)

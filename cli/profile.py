@@ -9,7 +9,7 @@ from syops.reports.records import record
 from .loading import load_model
 from .options import (Counting, DataOptions, Loading, Output, counting_options, data_options,
                       layer_output_options, loading_options, run_options)
-from .output import emit_records
+from .output import check_run_outputs, emit_records
 from .running import open_dataset, profile
 
 
@@ -36,6 +36,7 @@ def profile_command(model: str, counting: Counting, data: DataOptions, loading: 
       syops profile traced.ts --arch sew7b -T 16 --top 10 --plot layers.png
       syops profile fsnn18 --depth 1 --format json --output fsnn18.json
     """
+    check_run_outputs(out, [model], data, counting)
     loaded = load_model(model, arch=loading.arch, trust_pickle=loading.trust_pickle,
                         T=data.time_steps)
     for note in loaded.notes:

@@ -9,7 +9,10 @@ An AC is one add; a MAC is one multiply plus one add. 1 G operations x 1 pJ = 1 
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import stat
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -89,10 +92,16 @@ class EnergyModel:
         return ", ".join(parts)
 
 
+MAX_PJ = 1e6  # 1 uJ per operation or access: far above any preset (SpiNNaker 26,000 pJ)
+MAX_FILE_BYTES = 64 * 1024  # an energy TOML is a few lines
+
+
 def _check_cost(key: str, value: Any) -> None:
+    """Costs are finite, non-negative and at most MAX_PJ (so energies cannot overflow)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"energy cost {key} must be a non-negative number of pJ, got {value!r}")
+            or not math.isfinite(value) or not 0 <= value <= MAX_PJ:
+        raise ValueError(f"energy cost {key} must be a non-negative number of pJ, at most "
+                         f"{MAX_PJ:,.0f}, got {value!r}")
 
 
 def _chip(name: str, synaptic_pj: float, neuron_pj: float, spike_pj: float = 0.0):
@@ -121,9 +130,7 @@ def load_energy_file(path: str | Path) -> EnergyModel:
     any other EnergyModel field (docs/energy.md)."""
     path = Path(path)
     try:
-        table = tomllib.loads(path.read_text())
-    except OSError as err:
-        raise ValueError(f"cannot read energy file {path}: {err.strerror}") from None
+        table = tomllib.loads(_energy_text(path))
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"energy file {path} is not valid TOML: {err}") from None
     unknown = sorted(set(table) - set(FIELDS))
@@ -135,6 +142,32 @@ def load_energy_file(path: str | Path) -> EnergyModel:
         raise ValueError(f"energy file {path} lacks {missing}; give both ac_pj and mac_pj in pJ")
     return EnergyModel(**{"name": str(table.get("name", path.stem)),
                           **{k: v for k, v in table.items() if k != "name"}})
+
+
+def _energy_text(path: Path) -> str:
+    """The text of an energy file: a regular file (a FIFO or device would block or never
+    end) of at most MAX_FILE_BYTES, in UTF-8. Errors name the file."""
+    try:
+        with open(path, "rb", opener=_open_regular) as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        raise ValueError(f"cannot read energy file {path}: {err.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"energy file {path} is larger than {MAX_FILE_BYTES // 1024} KiB; "
+                         "it should hold a few lines of TOML")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"energy file {path} is not UTF-8 text (byte {err.start})") from None
+
+
+def _open_regular(path: str, flags: int) -> int:
+    """Open without blocking (a FIFO would wait for a writer) and refuse non-regular files."""
+    fd = os.open(path, flags | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", path)
+    return fd
 
 
 def to_toml(model: EnergyModel) -> str:
