@@ -112,6 +112,21 @@ def solid_image(red: int, green: int, blue: int) -> np.ndarray:
     return image
 
 
+# ---------------------------------------------------------------- fuzzing
+def damaged_copies(good: bytes, trials: int, seed: int = 0, most_bytes: int = 8):
+    """``trials`` seeded damaged copies of ``good``: every fourth truncated at a random
+    length, the others with 1 to ``most_bytes`` - 1 random bytes overwritten."""
+    rng = np.random.default_rng(seed)
+    for trial in range(trials):
+        damaged = bytearray(good)
+        if trial % 4 == 0:
+            damaged = damaged[: rng.integers(0, len(damaged))]
+        else:
+            for _ in range(rng.integers(1, most_bytes)):
+                damaged[rng.integers(0, len(damaged))] = rng.integers(0, 256)
+        yield trial, bytes(damaged)
+
+
 # ---------------------------------------------------------------- a model for any shape
 class TinyFlatNet(nn.Module):
     """[B, *sample] -> ``classes`` logits: a linear layer on the flattened input (MACs on

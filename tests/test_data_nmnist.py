@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from cli_helpers import invoke, json_records, one_error_line
-from data_writers_more import nmnist_bytes, save_tiny_model, write_nmnist_sample
+from data_writers_more import damaged_copies, nmnist_bytes, save_tiny_model, write_nmnist_sample
 from syops.data import DataError, get_dataset
 from syops.data.nmnist import read_nmnist_bin
 
@@ -135,19 +135,11 @@ def test_cli_names_a_broken_recording_in_one_line(tmp_path):
 
 def test_fuzzed_recordings_give_frames_or_a_data_error_naming_the_file(tmp_path):
     """Seeded byte mutations and truncations of a valid recording."""
-    good = nmnist_bytes(EVENTS * 4)
-    rng = np.random.default_rng(0)
     path = tmp_path / "Test" / "1" / "00001.bin"
     path.parent.mkdir(parents=True)
     outcomes = set()
-    for trial in range(200):
-        damaged = bytearray(good)
-        if trial % 4 == 0:
-            damaged = damaged[: rng.integers(0, len(damaged))]
-        else:
-            for _ in range(rng.integers(1, 4)):
-                damaged[rng.integers(0, len(damaged))] = rng.integers(0, 256)
-        path.write_bytes(bytes(damaged))
+    for _, damaged in damaged_copies(nmnist_bytes(EVENTS * 4), 200, most_bytes=4):
+        path.write_bytes(damaged)
         try:
             frames = get_dataset("n-mnist", tmp_path, T=3)[0][0]
             assert frames.shape == (3, 2, 34, 34) and frames.sum() == len(damaged) // 5

@@ -10,7 +10,8 @@ DVS = ["dvs-gesture", "cifar10-dvs"]
 
 
 def test_names():
-    assert list_datasets() == ["dvs-gesture", "cifar10-dvs", "imagenet"]
+    assert list_datasets() == ["dvs-gesture", "cifar10-dvs", "imagenet", "n-mnist", "shd",
+                               "mnist", "fashion-mnist", "cifar10", "cifar100"]
     assert "11 gestures" in dataset_summary("DVS_Gesture")
     assert get_dataset("DVS128_Gesture").info.name == "dvs-gesture"
 
@@ -56,7 +57,7 @@ def test_synthetic_T_and_dataloader_workers():
 
 @pytest.mark.parametrize("call, message", [
     (lambda root: get_dataset("dvs-gestrue"), "unknown data set 'dvs-gestrue'; did you mean 'dvs-gesture'"),
-    (lambda root: get_dataset("mnist"), "known: dvs-gesture, cifar10-dvs, imagenet"),
+    (lambda root: get_dataset("svhn"), "known: dvs-gesture, cifar10-dvs, imagenet, n-mnist"),
     (lambda root: get_dataset("dvs-gesture", root / "nowhere"), "does not exist"),
     (lambda root: get_dataset("dvs-gesture", root / "file.txt"), "is a file"),
     (lambda root: get_dataset("dvs-gesture", root), "no dvs-gesture data found in"),

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from cli_helpers import json_records
-from data_writers_more import save_tiny_model, write_shd_file
+from data_writers_more import damaged_copies, save_tiny_model, write_shd_file
 from syops.data import DataError, get_dataset
 from syops.data.shd import spikes_to_frames
 
@@ -132,6 +132,9 @@ def test_files_that_are_not_shd(tmp_path):
         h5.create_dataset("labels", data=np.zeros(3, dtype=np.uint16))  # one label too many
     with pytest.raises(DataError, match="needs 1-D datasets of one length"):
         get_dataset("shd", tmp_path, T=2)
+    write_shd_file(path, [UNEVEN], units_dtype=np.float32)
+    with pytest.raises(DataError, match="spikes/units holds float32, expected an integer array"):
+        get_dataset("shd", tmp_path, T=2)
 
 
 def test_truncated_file(tmp_path):
@@ -174,18 +177,11 @@ def test_profile_a_user_model_end_to_end(tmp_path):
 def test_fuzzed_files_give_frames_or_a_data_error_naming_the_file(tmp_path):
     """Seeded byte mutations and truncations of a valid file (a longer run: raise TRIALS)."""
     good = write_shd_file(tmp_path / "good.h5", [UNEVEN, SPREAD]).read_bytes()
-    rng = np.random.default_rng(0)
     outcomes = set()
-    for trial in range(TRIALS):
-        damaged = bytearray(good)
-        if trial % 4 == 0:
-            damaged = damaged[: rng.integers(0, len(damaged))]
-        else:
-            for _ in range(rng.integers(1, 8)):
-                damaged[rng.integers(0, len(damaged))] = rng.integers(0, 256)
+    for trial, damaged in damaged_copies(good, TRIALS):
         path = tmp_path / f"trial{trial}" / "shd_test.h5"  # a new file: HDF5 caches open ones
         path.parent.mkdir()
-        path.write_bytes(bytes(damaged))
+        path.write_bytes(damaged)
         try:
             data = get_dataset("shd", path.parent, T=2)
             assert all(data[i][0].shape == (2, 700) for i in range(len(data)))

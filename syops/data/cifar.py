@@ -56,7 +56,7 @@ FORMATS = {spec.name: spec for spec in (
 )}
 
 
-def build_cifar(name: str, root: Path, split: str, skip_bad: bool) -> SampleDataset:
+def build_cifar(name: str, root: Path, T: None, split: str, skip_bad: bool) -> SampleDataset:
     """CIFAR-10 or CIFAR-100 (``name``) ``split`` from the binary batches under ``root``."""
     spec = FORMATS[name]
     folder = find_binary_folder(spec, root, split)

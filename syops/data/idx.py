@@ -36,7 +36,8 @@ TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 _GZIP_ERRORS = (OSError, EOFError, zlib.error)
 
 
-def build_idx_dataset(name: str, root: Path, split: str, skip_bad: bool) -> SampleDataset:
+def build_idx_dataset(name: str, root: Path, T: None, split: str,
+                      skip_bad: bool) -> SampleDataset:
     """MNIST or Fashion-MNIST (``name``) ``split`` from the idx files under ``root``."""
     images, labels = find_idx_files(name, root, split)
     skips = SkipLog(skip_bad)

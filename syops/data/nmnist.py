@@ -36,8 +36,8 @@ def frames_shape(T: int) -> Tuple[int, int, int, int]:
     return (T, 2, SENSOR_SIZE, SENSOR_SIZE)
 
 
-def build_nmnist(root: Path, T: int, split: str, skip_bad: bool) -> SampleDataset:
-    """The N-MNIST ``split`` under ``root``, integrated to T frames."""
+def build_nmnist(name: str, root: Path, T: int, split: str, skip_bad: bool) -> SampleDataset:
+    """The N-MNIST ``split`` under ``root``, integrated to T frames (``name`` is n-mnist)."""
     folder = find_split_folder(root, split)
     if folder is None:
         raise DataError(f"no N-MNIST data found in {root}; expected {ACCEPTED_LAYOUTS}")

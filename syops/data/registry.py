@@ -48,30 +48,13 @@ def _build_images(name: str, root: Path, T: None, split: str, skip_bad: bool) ->
     return images.build_image_folder(name, root, split, skip_bad)
 
 
-def _build_nmnist(name: str, root: Path, T: int, split: str, skip_bad: bool) -> SampleDataset:
-    return nmnist.build_nmnist(root, T, split, skip_bad)
-
-
-def _build_shd(name: str, root: Path, T: int, split: str, skip_bad: bool,
-               **options: Any) -> SampleDataset:
-    return shd.build_shd(root, T, split, skip_bad, **options)
-
-
-def _build_idx(name: str, root: Path, T: None, split: str, skip_bad: bool) -> SampleDataset:
-    return idx.build_idx_dataset(name, root, split, skip_bad)
-
-
-def _build_cifar(name: str, root: Path, T: None, split: str, skip_bad: bool) -> SampleDataset:
-    return cifar.build_cifar(name, root, split, skip_bad)
-
-
 def _idx_spec(name: str, summary: str) -> DatasetSpec:
-    return DatasetSpec(name, summary, idx.NUM_CLASSES, False, _build_idx, (),
+    return DatasetSpec(name, summary, idx.NUM_CLASSES, False, idx.build_idx_dataset, (),
                        lambda T, seed: idx.SyntheticDigits(seed), lambda T: idx.SAMPLE_SHAPE)
 
 
 def _cifar_spec(name: str, summary: str) -> DatasetSpec:
-    return DatasetSpec(name, summary, cifar.FORMATS[name].num_classes, False, _build_cifar, (),
+    return DatasetSpec(name, summary, cifar.FORMATS[name].num_classes, False, cifar.build_cifar, (),
                        lambda T, seed: cifar.SyntheticCifar(name, seed),
                        lambda T: cifar.SAMPLE_SHAPE)
 
@@ -87,11 +70,11 @@ DATASETS: Dict[str, DatasetSpec] = {spec.name: spec for spec in (
                 IMAGENET_CLASSES, False, _build_images, (),
                 lambda T, seed: SyntheticImages(seed), lambda T: (3, IMAGE_SIZE, IMAGE_SIZE)),
     DatasetSpec("n-mnist", "N-MNIST: 10 digits, [T, 2, 34, 34] event counts",
-                nmnist.NUM_CLASSES, True, _build_nmnist, (),
+                nmnist.NUM_CLASSES, True, nmnist.build_nmnist, (),
                 lambda T, seed: SyntheticEventFrames(T, seed, size=nmnist.SENSOR_SIZE,
                                                      blob_sigma=4.0), nmnist.frames_shape),
     DatasetSpec("shd", "Spiking Heidelberg Digits: 20 classes, [T, 700] spike counts",
-                shd.NUM_CLASSES, True, _build_shd, ("split_by",),
+                shd.NUM_CLASSES, True, shd.build_shd, ("split_by",),
                 lambda T, seed: shd.SyntheticSpeech(T, seed), shd.sample_shape),
     _idx_spec("mnist", "MNIST: 10 digits, [1, 28, 28] in [0, 1]"),
     _idx_spec("fashion-mnist", "Fashion-MNIST: 10 classes, [1, 28, 28] in [0, 1]"),

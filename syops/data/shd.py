@@ -37,7 +37,7 @@ def sample_shape(T: int) -> Tuple[int, int]:
     return (T, UNITS)
 
 
-def build_shd(root: Path, T: int, split: str, skip_bad: bool,
+def build_shd(name: str, root: Path, T: int, split: str, skip_bad: bool,
               split_by: str = "time") -> SampleDataset:
     """The SHD ``split`` from ``shd_<split>.h5`` under ``root``, integrated to T frames."""
     if split_by not in SPLIT_RULES:
@@ -113,11 +113,12 @@ def spike_datasets(h5: Any, path: Path) -> Tuple[Any, Any, Any]:
     if labels.shape[0] > MAX_SAMPLES:
         raise broken_file(path, f"declares {labels.shape[0]} samples, more than the limit of "
                           f"{MAX_SAMPLES}")
-    for key, dataset in (("spikes/times", times), ("spikes/units", units)):
+    for key, dataset, kinds in (("spikes/times", times, "fiu"), ("spikes/units", units, "iu")):
         base = h5py.check_vlen_dtype(dataset.dtype)
-        if base is None or base.kind not in "fiu":
-            raise broken_file(path, f"{key} is {dataset.dtype}, expected one number array per "
-                              f"sample (variable-length)")
+        if base is None or base.kind not in kinds:
+            kind = "an integer" if kinds == "iu" else "a number"
+            raise broken_file(path, f"{key} holds {base or dataset.dtype}, expected {kind} "
+                              f"array per sample (variable-length)")
     if labels.dtype.kind not in "iu":
         raise broken_file(path, f"labels are {labels.dtype}, expected integers")
     return times, units, labels
