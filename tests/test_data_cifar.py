@@ -119,7 +119,12 @@ def test_missing_files(tmp_path):
     write_cifar10(tmp_path, train_batches=4)
     with pytest.raises(DataError, match="no cifar10 binary batches found .* data_batch_5.bin"):
         get_dataset("cifar10", tmp_path, split="train")
+    (tmp_path / "train").mkdir()  # a folder named like a CIFAR-100 pickle file is not one
     with pytest.raises(DataError, match="no cifar100 binary batches found"):
+        get_dataset("cifar100", tmp_path)
+    (tmp_path / "cifar-100-python").mkdir()
+    (tmp_path / "cifar-100-python" / "test").write_bytes(b"\x80\x04")
+    with pytest.raises(DataError, match="Python-pickle version of cifar100"):
         get_dataset("cifar100", tmp_path)
 
 

@@ -36,7 +36,8 @@ class CifarFormat:
     folder: str  # of the binary archive
     files: Tuple[Tuple[str, ...], Tuple[str, ...]]  # train files, test files
     label_bytes: int  # bytes before the pixels; the label is the last of them
-    pickle_markers: Tuple[str, ...]  # names that betray the Python-pickle version
+    pickle_folder: str  # the Python-pickle version's archive folder
+    pickle_files: Tuple[str, ...]  # and the files in it
     mean: Tuple[float, float, float]
     std: Tuple[float, float, float]
 
@@ -48,10 +49,10 @@ class CifarFormat:
 FORMATS = {spec.name: spec for spec in (
     CifarFormat("cifar10", 10, "cifar-10-batches-bin",
                 (tuple(f"data_batch_{i}.bin" for i in range(1, 6)), ("test_batch.bin",)), 1,
-                ("cifar-10-batches-py", "data_batch_1", "test_batch", "batches.meta"),
+                "cifar-10-batches-py", ("data_batch_1", "test_batch", "batches.meta"),
                 (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
     CifarFormat("cifar100", 100, "cifar-100-binary", (("train.bin",), ("test.bin",)), 2,
-                ("cifar-100-python", "train", "test", "meta"),
+                "cifar-100-python", ("train", "test", "meta"),
                 (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 )}
 
@@ -77,8 +78,8 @@ def find_binary_folder(spec: CifarFormat, root: Path, split: str) -> Path:
     for folder in (root, root / spec.folder):
         if all((folder / name).exists() for name in names):
             return folder
-    for folder in (root, root / spec.folder):
-        if any((folder / marker).exists() for marker in spec.pickle_markers):
+    for folder in (root, root / spec.pickle_folder):
+        if any((folder / name).is_file() for name in spec.pickle_files):
             raise DataError(f"{folder} holds the Python-pickle version of {spec.name}, which "
                             f"syops does not unpickle (unsafe); download the binary version "
                             f"from {BINARY_PAGE}")
