@@ -4,9 +4,10 @@ The model follows the memory terms of Lemaire et al. 2022 ("An analytical estima
 spiking neural networks energy efficiency") and Dampfhoffer et al. 2023 ("Are SNNs really
 more energy-efficient than ANNs?"); docs/energy.md states every assumption:
 
-- a counted (synaptic) layer reads one weight per synaptic operation (AC or MAC); with
-  ``weight_reads="per-spike"`` (event-driven designs) a spike-input call reads one weight
-  row per input spike instead, and its MAC calls still read one weight per MAC;
+- a counted (synaptic) layer's spike-input calls read one weight per AC (an event-driven
+  core fetches the synapse of each event), or with ``weight_reads="per-spike"`` one weight
+  row per input spike; its calls with multi-level input (MACs) read each of its weights once
+  per call (a conventional dataflow reuses a fetched weight across the call's positions);
 - a neuron layer reads and writes its membrane potential once per state update;
 - a neuron layer writes one value per spike it emits.
 
@@ -53,12 +54,13 @@ def sram_access_pj(size_bytes: float) -> float:
 
 
 def synaptic_traffic(counts: Any, weight_reads: str = "per-op") -> Traffic:
-    """Weight reads of one counted layer (a LayerCounts: ``acs``, ``mac_syops``, ``ones``)."""
+    """Weight reads of one counted layer (a LayerCounts: ``acs``, ``ones``, ``params``,
+    ``calls``, ``spike_calls``)."""
     if weight_reads not in WEIGHT_READS:
         raise ValueError(f"weight_reads must be one of {', '.join(WEIGHT_READS)}, "
                          f"got {weight_reads!r}")
     spike_reads = counts.acs if weight_reads == "per-op" else counts.ones
-    return Traffic(weight_reads=spike_reads + counts.mac_syops)
+    return Traffic(weight_reads=spike_reads + counts.params * (counts.calls - counts.spike_calls))
 
 
 def neuron_traffic(counts: Any) -> Traffic:

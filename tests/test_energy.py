@@ -14,10 +14,10 @@ from syops.memory import (Traffic, access_costs_pj, neuron_traffic, sram_access_
 KB = 1024
 
 
-def layer(name="fc", acs=30, mac_syops=10, ones=6, params=100):
-    """A LayerCounts-like record (raw totals)."""
+def layer(name="fc", acs=30, mac_syops=10, ones=6, params=100, calls=3, spike_calls=2):
+    """A LayerCounts-like record (raw totals): 2 spike-input calls, 1 multi-level call."""
     return SimpleNamespace(name=name, type="Linear", acs=acs, mac_syops=mac_syops, ones=ones,
-                           params=params)
+                           params=params, calls=calls, spike_calls=spike_calls)
 
 
 def neurons(name="lif", n=4, updates=24, spikes=6):
@@ -53,8 +53,11 @@ def test_sram_energy_by_size(size, pj):
 
 
 def test_traffic_counts_by_hand():
-    assert synaptic_traffic(layer()) == Traffic(weight_reads=40)              # 30 ACs + 10 MACs
-    assert synaptic_traffic(layer(), "per-spike") == Traffic(weight_reads=16)  # 6 spikes + 10
+    # spike calls: one read per AC (30) or per input spike (6); the multi-level call reads
+    # each of the 100 weights once
+    assert synaptic_traffic(layer()) == Traffic(weight_reads=130)
+    assert synaptic_traffic(layer(), "per-spike") == Traffic(weight_reads=106)
+    assert synaptic_traffic(layer(calls=5)) == Traffic(weight_reads=330)  # 3 multi-level calls
     assert neuron_traffic(neurons()) == Traffic(0, 24, 24, 6)
     assert Traffic(1, 2, 3, 4) + Traffic(10, 20, 30, 40) == Traffic(11, 22, 33, 44)
     with pytest.raises(ValueError, match="weight_reads must be one of per-op, per-spike"):
@@ -63,13 +66,13 @@ def test_traffic_counts_by_hand():
 
 def test_layer_terms_fixed_costs():
     model = EnergyModel("m", ac_pj=1, mac_pj=2, weight_read_pj=3)
-    # synaptic 30 x 1 + 10 x 2 = 50; memory 40 weight reads x 3 = 120
-    assert layer_terms_pj(model, layer()) == {"synaptic": 50, "neuron": 0.0, "memory": 120,
-                                              "total": 170}
+    # synaptic 30 x 1 + 10 x 2 = 50; memory 130 weight reads x 3 = 390
+    assert layer_terms_pj(model, layer()) == {"synaptic": 50, "neuron": 0.0, "memory": 390,
+                                              "total": 440}
     per_spike = EnergyModel("m", ac_pj=1, mac_pj=2, weight_read_pj=3, weight_reads="per-spike")
-    assert layer_terms_pj(per_spike, layer())["memory"] == 48  # 16 reads x 3
+    assert layer_terms_pj(per_spike, layer())["memory"] == 318  # 106 reads x 3
     dram = EnergyModel("m", ac_pj=1, mac_pj=2, weight_read_pj=3, weights="dram", dram_pj=1000)
-    assert layer_terms_pj(dram, layer())["memory"] == 40_000   # DRAM replaces the SRAM read
+    assert layer_terms_pj(dram, layer())["memory"] == 130_000   # DRAM replaces the SRAM read
 
 
 def test_neuron_terms_fixed_costs():
@@ -85,7 +88,7 @@ def test_memory_costs_by_size():
     # spikes 1 KB (one bit each) -> 10 pJ (the 8 KB figure, smaller memories not cheaper)
     assert access_costs_pj(model, weights=5120) == Traffic(15.0, 10.0, 10.0, 10.0)
     assert access_costs_pj(model, neurons=8192) == Traffic(10.0, 20.0, 20.0, 10.0)
-    assert layer_terms_pj(model, layer(params=5120))["memory"] == 40 * 15.0
+    assert layer_terms_pj(model, layer(params=5120))["memory"] == (30 + 5120) * 15.0
     terms = neuron_terms_pj(model, neurons(n=8192, updates=24, spikes=6))
     assert terms["neuron"] == 24 * 5.5
     assert terms["memory"] == 48 * 20.0 + 6 * 10.0
@@ -93,7 +96,7 @@ def test_memory_costs_by_size():
 
 def test_loihi_breakdown_by_hand():
     loihi = PRESETS["loihi"]
-    counts = [layer(acs=10, mac_syops=2)]
+    counts = [layer(acs=10, mac_syops=2, params=7)]
     neuron = [neurons(updates=8, spikes=3)]
     # per sample over 2 samples: synaptic 12 x 23.6 = 283.2 pJ, neuron 8 x 52 = 416 pJ,
     # memory 3 spikes x 1.7 = 5.1 pJ (the synaptic op includes its weight fetch)
@@ -119,7 +122,7 @@ def test_energy_rows_per_layer_and_per_sample():
     rows = energy_rows(model, [layer()], [neurons()], samples=2)
     assert [(r["name"], r["kind"]) for r in rows] == [("fc", "synaptic"), ("lif", "neuron")]
     assert rows[0] == {"name": "fc", "type": "Linear", "kind": "synaptic", "synaptic_pj": 25.0,
-                       "neuron_pj": 0.0, "memory_pj": 60.0, "total_pj": 85.0}
+                       "neuron_pj": 0.0, "memory_pj": 195.0, "total_pj": 220.0}
     assert rows[1] == {"name": "lif", "type": "LIFNode", "kind": "neuron", "synaptic_pj": 0.0,
                        "neuron_pj": 60.0, "memory_pj": 51.0, "total_pj": 111.0}
     totals = breakdown_mj(model, [layer()], [neurons()], samples=2)
@@ -152,7 +155,7 @@ def test_toml_with_memory_terms(tmp_path):
     model = energy_model(str(path))
     assert (model.name, model.neuron_pj, model.weight_read_pj, model.weights, model.dram_pj) == (
         "edge", 1, 5, "dram", 640)
-    assert layer_terms_pj(model, layer())["memory"] == 40 * 640
+    assert layer_terms_pj(model, layer())["memory"] == 130 * 640
 
 
 @pytest.mark.parametrize("text, message", [
