@@ -1,45 +1,63 @@
-"""Loading the model to profile: a reference model by name (random init), or a file.
+"""Loading the model to profile: a reference model by name (random init), a user's model
+class (``--arch FILE.py:NAME`` / ``pkg.module:NAME``), or a file.
 
 Files, safest first:
-- a TorchScript archive with ``--arch``: its weights are counted in that reference model (a
-  ScriptModule takes no forward hooks, so it cannot be counted as it is);
 - a state_dict, or a training checkpoint holding one (under ``model``, ``state_dict``,
-  ``model_state_dict`` or ``net``), with the reference arch from ``--arch`` or from the
-  checkpoint's ``args`` (``args.model`` such as "sew_resnet18", ``args.T``,
-  ``args.connect_f``/``args.cnf``); read with ``torch.load(weights_only=True)``, only
-  ``argparse.Namespace`` allowed beside tensors and containers;
-- a pickled whole ``nn.Module``: only with ``--trust-pickle``, since unpickling runs code.
+  ``model_state_dict`` or ``net``), loaded strictly into the reference arch from ``--arch``
+  or from the checkpoint's ``args``, in our key names or an official code base's
+  (``syops.models.checkpoints``), or into the user's class; read with
+  ``torch.load(weights_only=True)``, only ``argparse.Namespace`` allowed beside tensors;
+- a TorchScript archive: its weights, loaded the same way (a ScriptModule takes no hooks);
+- a pickled whole ``nn.Module``: only with ``--trust-pickle``, since unpickling runs code,
+  and even then never a pickle that calls into os, subprocess, eval and the like.
+
+Only regular files are read (never a device or a FIFO), and none larger than the memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
+import os
+import pickle
 import re
+import stat
+import types
 import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 
+from syops.imports import call_object, is_object_spec, load_object
 from syops.models import ModelInfo, create_model, list_models, model_info
+from syops.models import checkpoints
+from syops.models.backbone import if_neuron
+from syops.models.imagenet import build_resnet
 from syops.reports.records import RANDOM_INIT
 
 from .errors import UsageError, first_line
 
 STATE_KEYS = ("model", "state_dict", "model_state_dict", "net")
 ARGS_KEYS = ("args", "config", "hparams")
-ARCH_FIELDS = ("model", "arch", "model_name", "net")
-T_FIELDS = ("T", "time_steps", "timesteps")
-CONNECT_FIELDS = ("connect_f", "cnf", "connect")
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel/DDP, torch.compile
 INIT_SEED = 0
-FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".tar", ".bin", ".pkl", ".jit")
+FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".tar", ".bin", ".pkl", ".jit", ".ts")
 ANY_FILE = ("a state_dict, checkpoint or TorchScript file (with --arch), or (with "
             "--trust-pickle) a pickled nn.Module")
+MAX_FILE_BYTES = 16 << 30
+"""Model files above this (or above the machine's memory) are refused before reading."""
+PROMOTED_BY_CONNECT = {"spiking_resnet": "sew"}
+"""A connect function in the args makes a plain Spiking ResNet name a SEW net (the SEW
+authors' archived runs say model='spiking_resnet18', connect_f='add')."""
+FORBIDDEN_MODULES = ("os", "posix", "nt", "subprocess", "sys", "shutil", "socket", "pty",
+                     "runpy", "importlib", "ctypes", "code", "pickle", "marshal", "webbrowser")
+FORBIDDEN_BUILTINS = ("eval", "exec", "compile", "open", "__import__", "getattr", "setattr",
+                      "delattr", "globals", "locals", "vars", "input", "breakpoint")
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,7 @@ class LoadedModel:
     weights: str                     # RANDOM_INIT, or the file the weights came from
     info: ModelInfo | None = None    # the reference arch, when known
     notes: tuple[str, ...] = ()      # what loading did (for -v)
+    warnings: tuple[str, ...] = ()   # what the user should know (stderr, unless -q)
 
 
 # ------------------------------------------------------------------ reference names
@@ -81,12 +100,25 @@ def _applicable(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return overrides
 
 
-def build(info: ModelInfo) -> nn.Module:
-    """The reference model ``info`` describes, with a seeded random init (same every run)."""
+def _seeded(make: Callable[[], nn.Module]) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
-        return create_model(info.name, **_applicable(info.name, {"T": info.T,
-                                                                  "connect": info.connect}))
+        return make()
+
+
+def build(info: ModelInfo) -> nn.Module:
+    """The reference model ``info`` describes, with a seeded random init (same every run)."""
+    overrides = {"T": info.T, "connect": info.connect, "num_classes": info.num_classes}
+    return _seeded(lambda: create_model(info.name, **_applicable(info.name, overrides)))
+
+
+def build_plain_shortcut(info: ModelInfo) -> nn.Module:
+    """A Spiking ResNet as SpikingJelly and the SEW authors build it: conv1x1-BN shortcut
+    without a neuron (the reference model puts an IF on it)."""
+    depth = int(re.sub(r"\D", "", info.name))
+    return _seeded(lambda: build_resnet(depth, T=info.T, num_classes=info.num_classes,
+                                        make_neuron=if_neuron, connect=None,
+                                        shortcut_neuron=False))
 
 
 def reference_model(name: str, T: int | None = None) -> LoadedModel:
@@ -96,11 +128,16 @@ def reference_model(name: str, T: int | None = None) -> LoadedModel:
 
 # ------------------------------------------------------------------ entry point
 def load_model(spec: str, *, arch: str | None = None, trust_pickle: bool = False,
-               T: int | None = None) -> LoadedModel:
-    """A file when ``spec`` exists on disk, else a reference model name."""
+               T: int | None = None, arch_args: Mapping[str, Any] | None = None) -> LoadedModel:
+    """A file when ``spec`` exists on disk, a user class for ``FILE.py:NAME``, else a
+    reference model name."""
     path = Path(spec).expanduser()
-    if path.exists():
-        return load_file(path, arch=arch, trust_pickle=trust_pickle, T=T)
+    if arch_args and not (arch and is_object_spec(arch)) and not is_object_spec(spec):
+        raise UsageError("--arch-args applies to --arch FILE.py:NAME or pkg.module:NAME")
+    if path.exists() or path.is_symlink():
+        return load_file(path, arch=arch, trust_pickle=trust_pickle, T=T, arch_args=arch_args)
+    if is_object_spec(spec) and arch is None:
+        return user_model(spec, arch_args)
     if path.suffix.lower() in FILE_SUFFIXES or "/" in spec:
         raise UsageError(f"{spec}: no such file")
     if arch is not None and canonical_arch(arch) != canonical_arch(spec):
@@ -108,96 +145,234 @@ def load_model(spec: str, *, arch: str | None = None, trust_pickle: bool = False
     return reference_model(spec, T=T)
 
 
-def load_file(path: Path, *, arch: str | None, trust_pickle: bool,
-              T: int | None) -> LoadedModel:
-    _check_readable(path)
+def user_model(spec: str, arch_args: Mapping[str, Any] | None,
+               weights: str = RANDOM_INIT) -> LoadedModel:
+    """The user's class or factory ``spec`` called with ``arch_args``."""
+    module = call_object(load_object(spec), spec, arch_args)
+    if not isinstance(module, nn.Module):
+        raise UsageError(f"{spec} gave a {type(module).__name__}, not a torch nn.Module")
+    return LoadedModel(module, spec.rpartition(":")[2], weights, None, (f"built {spec}",))
+
+
+def load_file(path: Path, *, arch: str | None, trust_pickle: bool, T: int | None,
+              arch_args: Mapping[str, Any] | None = None) -> LoadedModel:
+    check_model_file(path)
     if is_torchscript(path):
-        return _from_torchscript(path, arch, T)
+        state = torchscript_state(path, arch)
+        return _weights_into(state, {}, path, arch, T, arch_args, "TorchScript weights")
     content = _unpickle(path, trust_pickle)
     if isinstance(content, nn.Module):
         return _described(content, path, arch, T, ("pickled nn.Module (trusted)",))
     if isinstance(content, Mapping):
-        return _from_checkpoint(content, path, arch, T)
+        return _from_checkpoint(content, path, arch, T, arch_args)
     raise UsageError(f"{path}: holds a {type(content).__name__}, not a model; expected {ANY_FILE}")
 
 
-def _check_readable(path: Path) -> None:
-    if path.is_dir():
-        raise UsageError(f"{path}: is a folder, not a model file")
+def memory_bytes() -> int:
     try:
-        path.open("rb").close()
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return MAX_FILE_BYTES
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse anything but a readable regular file of a sane size, before reading it."""
+    try:
+        info = path.stat()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{path}: is a folder, not a model file")
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"{path}: is not a regular file (a device, FIFO or socket); give a "
+                         f"model file")
+    limit = min(MAX_FILE_BYTES, memory_bytes())
+    if info.st_size == 0:
+        raise UsageError(f"{path}: is empty; expected {ANY_FILE}")
+    if info.st_size > limit:
+        raise UsageError(f"{path}: is {info.st_size / 2**30:.1f} GiB, more than this machine "
+                         f"can load ({limit / 2**30:.1f} GiB)")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"{path}: cannot read (permission denied)")
 
 
+# ------------------------------------------------------------------ TorchScript
 def is_torchscript(path: Path) -> bool:
     """A TorchScript archive is a zip holding ``code/`` and ``constants.pkl``."""
-    if not zipfile.is_zipfile(path):
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/constants.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
         return False
+
+
+def register_custom_ops(path: Path) -> None:
+    """Import the SpikingJelly packages that define the custom ops (``sj_plif::forward``...)
+    the archive calls: SpikingJelly registers them on first use, so a fresh process lacks
+    them and ``torch.jit.load`` fails."""
     with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("/constants.pkl") for name in archive.namelist())
+        code = " ".join(archive.read(name).decode("utf-8", "replace")
+                        for name in archive.namelist() if name.endswith(".py"))
+    for namespace in sorted(set(re.findall(r"\bops\.sj_(\w+)\.", code))):
+        for candidate in (namespace, f"{namespace}_"):
+            try:
+                importlib.import_module(f"spikingjelly._ops.{candidate}")
+                break
+            except ImportError:
+                continue
+
+
+def torchscript_state(path: Path, arch: str | None) -> dict[str, torch.Tensor]:
+    """The weights of a TorchScript archive (a ScriptModule takes no forward hooks, so it
+    is counted in the eager model ``--arch`` names)."""
+    if arch is None:
+        raise UsageError(f"{path}: a TorchScript module takes no hooks, so its layers cannot be "
+                         f"counted; pass --arch NAME (a reference model, or FILE.py:CLASS) to "
+                         f"count its weights in that model, or profile the eager model's "
+                         f"state_dict")
+    try:
+        register_custom_ops(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    except Exception as exc:
+        raise UsageError(f"{path}: not a loadable TorchScript archive ({first_line(exc)})") \
+            from None
+
+
+# ------------------------------------------------------------------ pickles
+def _guarded_find_class(find_class: Callable) -> Callable:
+    def find(module: str, name: str) -> Any:
+        root = module.split(".")[0]
+        if root in FORBIDDEN_MODULES or (root == "builtins" and name in FORBIDDEN_BUILTINS):
+            raise pickle.UnpicklingError(f"refused global {module}.{name}")
+        return find_class(module, name)
+    return find
+
+
+class _GuardedUnpickler(pickle.Unpickler):
+    """Unpickles classes (a trusted model), but never a call into os, subprocess, eval..."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        return _guarded_find_class(super().find_class)(module, name)
+
+
+GUARDED_PICKLE = types.SimpleNamespace(
+    Unpickler=_GuardedUnpickler, __name__="syops_guarded_pickle",
+    load=lambda file, **kwargs: _GuardedUnpickler(file, **kwargs).load())
+
+
+def _refused_global(exc: Exception) -> str | None:
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text) or \
+        re.search(r"unsupported GLOBAL (\S+)", text)
+    return found.group(1) if found else None
 
 
 def _unpickle(path: Path, trust_pickle: bool) -> Any:
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with torch.serialization.safe_globals([argparse.Namespace]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        refused = _refused_global(exc)
         if refused is None:
-            raise UsageError(f"{path}: not a model file ({first_line(exc)}); expected "
+            raise UsageError(f"{path}: not a model file ({_torch_reason(exc)}); expected "
                              f"{ANY_FILE}") from None
         if not trust_pickle:
             raise UsageError(
-                f"{path}: holds pickled Python objects ({refused.group(1)}) and unpickling can "
+                f"{path}: holds pickled Python objects ({refused}) and unpickling can "
                 f"run arbitrary code; if you trust the file pass --trust-pickle, or save "
                 f"model.state_dict() and pass --arch NAME") from None
+    return _trusted_unpickle(path)
+
+
+def _torch_reason(exc: Exception) -> str:
+    """torch's reason without its advice to pass weights_only=False."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not re.search(
+        r"weights_only|Weights only load failed|file an issue|Check the documentation", line)]
+    return (useful[0] if useful else first_line(exc)).rstrip(".")
+
+
+def _trusted_unpickle(path: Path) -> Any:
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=False,
+                              pickle_module=GUARDED_PICKLE)
+    except pickle.UnpicklingError as exc:
+        if str(exc).startswith("refused global"):
+            raise UsageError(f"{path}: refused even with --trust-pickle: the pickle calls "
+                             f"{str(exc).split()[-1]}, which no model needs and which could run "
+                             f"commands; save model.state_dict() instead") from None
+        raise UsageError(f"{path}: not a model file ({first_line(exc)}) even with "
+                         f"--trust-pickle; expected {ANY_FILE}") from None
     except (ImportError, AttributeError) as exc:
         raise UsageError(f"{path}: cannot unpickle it ({first_line(exc)}); the model's code must "
-                         f"be importable: run from its project or set PYTHONPATH") from None
+                         f"be importable: run from its project or set PYTHONPATH, or save "
+                         f"model.state_dict() and pass --arch FILE.py:CLASS") from None
+    except Exception as exc:
+        raise UsageError(f"{path}: not a model file even with --trust-pickle "
+                         f"({first_line(exc)}); expected {ANY_FILE}") from None
 
 
 def _described(module: nn.Module, path: Path, arch: str | None, T: int | None,
                notes: tuple[str, ...]) -> LoadedModel:
-    info = arch_info(arch, T=T) if arch else None
+    info = arch_info(arch, T=T) if arch and not is_object_spec(arch) else None
     return LoadedModel(module, path.name, str(path), info, notes)
 
 
 # ------------------------------------------------------------------ checkpoints
-def _from_checkpoint(content: Mapping, path: Path, arch: str | None,
-                     T: int | None) -> LoadedModel:
+def _from_checkpoint(content: Mapping, path: Path, arch: str | None, T: int | None,
+                     arch_args: Mapping[str, Any] | None) -> LoadedModel:
     state, key = find_state_dict(content, path)
     if isinstance(state, nn.Module):  # a trusted pickle of {"model": module, ...}
         return _described(state, path, arch, T, (f"nn.Module under {key!r}",))
-    info = _checkpoint_arch(path, arch, checkpoint_args(content), T)
-    return _into_arch(state, path, info, f"state_dict{f' under {key!r}' if key else ''}")
+    what = f"state_dict{f' under {key!r}' if key else ''}"
+    return _weights_into(state, checkpoint_args(content), path, arch, T, arch_args, what)
 
 
-def _from_torchscript(path: Path, arch: str | None, T: int | None) -> LoadedModel:
-    """The weights of a TorchScript archive in their reference arch: a ScriptModule takes no
-    forward hooks, so it cannot be counted layer by layer as it is."""
-    if arch is None:
-        raise UsageError(f"{path}: a TorchScript module takes no hooks, so its layers cannot be "
-                         f"counted; pass --arch NAME to count its weights in that reference "
-                         f"model, or profile the eager model's state_dict")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.load(str(path), map_location="cpu")
-    return _into_arch(scripted.state_dict(), path, arch_info(arch, T=T), "TorchScript weights")
-
-
-def _into_arch(state: Mapping[str, torch.Tensor], path: Path, info: ModelInfo,
-               what: str) -> LoadedModel:
-    """The reference model ``info`` with the weights of ``state``."""
+def _weights_into(state: Mapping[str, torch.Tensor], args: Mapping[str, Any], path: Path,
+                  arch: str | None, T: int | None, arch_args: Mapping[str, Any] | None,
+                  what: str) -> LoadedModel:
+    """Weights into the user's class (``--arch FILE.py:NAME``) or a reference arch."""
     state, stripped = strip_wrapper_prefix(state)
-    module = build(info)
-    load_fitting(module, state, info.name, path)
-    notes = (what, f"arch {info.name} ({info.description})")
-    if stripped:
-        notes += (f"stripped the {stripped!r} prefix",)
-    return LoadedModel(module, f"{path.name} ({info.name})", str(path), info, notes)
+    notes = (what,) + ((f"stripped the {stripped!r} prefix",) if stripped else ())
+    if arch is not None and is_object_spec(arch):
+        loaded = user_model(arch, arch_args, weights=str(path))
+        load_fitting(loaded.module, state, arch, path)
+        return LoadedModel(loaded.module, f"{path.name} ({loaded.name})", str(path), None,
+                           notes + loaded.notes)
+    info, arch_notes, warned = checkpoint_arch(path, arch, args, T)
+    module, fit_notes = _into_reference(state, path, info)
+    return LoadedModel(module, f"{path.name} ({info.name})", str(path), info,
+                       notes + (f"arch {info.name} ({info.description})",) + arch_notes
+                       + fit_notes, warned)
+
+
+def _into_reference(state: Mapping[str, torch.Tensor], path: Path,
+                    info: ModelInfo) -> tuple[nn.Module, tuple[str, ...]]:
+    """The reference model of ``info`` with ``state`` loaded strictly, in whichever known
+    key layout it uses."""
+    built: dict[bool, nn.Module] = {}
+
+    def model_for(layout: checkpoints.Layout) -> nn.Module:
+        plain = layout.plain_shortcut and info.family == "spiking_resnet"
+        if plain not in built:
+            built[plain] = build_plain_shortcut(info) if plain else build(info)
+        return built[plain]
+
+    fit = checkpoints.best_fit(state, model_for)
+    if not fit.ok:
+        raise UsageError(f"{path}: the state_dict does not fit {info.name}: "
+                         f"{checkpoints.mismatch(fit)}")
+    module = model_for(fit.layout)
+    module.load_state_dict(fit.state)
+    notes = checkpoints.describe_fit(fit)
+    if module is built.get(True):
+        notes.append("Spiking ResNet with the official conv1x1-BN shortcut (no IF on it)")
+    return module, tuple(notes)
 
 
 def is_state_dict(content: Any) -> bool:
@@ -225,28 +400,53 @@ def checkpoint_args(content: Mapping) -> dict[str, Any]:
         if isinstance(value, argparse.Namespace):
             return vars(value)
         if isinstance(value, Mapping):
-            return dict(value)
+            return {str(k): v for k, v in value.items()}
     return {}
 
 
-def _first(args: Mapping[str, Any], fields: tuple[str, ...]) -> Any:
-    return next((args[f] for f in fields if args.get(f) is not None), None)
+def checkpoint_arch(path: Path, arch: str | None, args: Mapping[str, Any],
+                    T: int | None) -> tuple[ModelInfo, tuple[str, ...], tuple[str, ...]]:
+    """The reference arch (``--arch``, else the args' model) with the args' T, connect
+    function and classes applied; -T overrides T. Returns (info, notes, warnings): an
+    architecture argument that cannot be honoured is a warning (or an error), never dropped."""
+    fields, unknown = checkpoints.read_training_args(args)
+    notes: list[str] = []
+    warned: list[str] = [f"{path}: checkpoint args not known to syops, ignored: "
+                         f"{', '.join(unknown)} (if one changes the architecture, the counts "
+                         f"do not describe the trained model)"] if unknown else []
+    named, connect = fields.get("arch"), fields.get("connect")
+    name = canonical_arch(arch) if arch else _named_arch(path, named)
+    if name is None:
+        name = arch_info(arch).name  # raises with suggestions
+    family = model_info(name).family
+    if connect and not arch and family in PROMOTED_BY_CONNECT:
+        name = name.replace(family, PROMOTED_BY_CONNECT[family], 1)
+        notes.append(f"args connect_f={connect!r}: {named} with a connect function is {name}")
+    info = model_info(name)
+    overrides: dict[str, Any] = {"T": T or fields.get("T"), "num_classes": fields.get("num_classes")}
+    if T and fields.get("T") and T != fields["T"]:
+        notes.append(f"-T {T} overrides the checkpoint's T={fields['T']}")
+    if connect and info.connect:
+        overrides["connect"] = str(connect).upper()
+    elif connect:
+        warned.append(f"{path}: the checkpoint's connect_f={connect!r} (a SEW net) does not apply "
+                      f"to {name}, which has no connect function; drop --arch to follow the args")
+    if fields.get("T") and info.T == 1 and not T:
+        warned.append(f"{path}: the checkpoint's T={fields['T']} does not apply to {name} "
+                      f"(an ANN, one time step)")
+    try:
+        return arch_info(name, **overrides), tuple(notes), tuple(warned)
+    except ValueError as exc:
+        raise UsageError(f"{path}: the checkpoint's args cannot be honoured: {exc}") from None
 
 
-def _checkpoint_arch(path: Path, arch: str | None, args: Mapping[str, Any],
-                     T: int | None) -> ModelInfo:
-    """The arch from --arch, else from the checkpoint's args; T and connect from the args
-    unless -T overrides T."""
-    named = _first(args, ARCH_FIELDS)
-    name = arch or (canonical_arch(named) if isinstance(named, str) else None)
+def _named_arch(path: Path, named: Any) -> str | None:
+    name = canonical_arch(named) if isinstance(named, str) else None
     if name is None:
         found = f" (its args name {named!r}, not a reference model)" if named else ""
         raise UsageError(f"{path}: holds a state_dict but no arch{found}; pass --arch NAME "
-                         f"(see syops models)")
-    connect = _first(args, CONNECT_FIELDS)
-    info = arch_info(name)
-    return arch_info(name, T=T or _first(args, T_FIELDS),
-                     connect=str(connect).upper() if connect and info.connect else None)
+                         f"(see syops models) or --arch FILE.py:CLASS")
+    return name
 
 
 def strip_wrapper_prefix(state: Mapping[str, torch.Tensor]) -> tuple[dict, str | None]:
@@ -264,7 +464,8 @@ def _listed(keys: list[str]) -> str:
 
 def load_fitting(module: nn.Module, state: Mapping[str, torch.Tensor], arch: str,
                  path: Path) -> None:
-    """Load ``state`` into ``module``; name the first missing, unexpected or misshapen keys."""
+    """Load ``state`` into ``module`` strictly; name the first missing, unexpected or
+    misshapen keys."""
     expected = module.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
