@@ -28,7 +28,7 @@ from torch.utils._pytree import tree_map
 
 from .fold import can_fold, folded_batchnorms
 from .rules import Rule
-from .snn import is_neuron, reset_states
+from .snn import detached_states, is_neuron, reset_states, returns_states, with_spikes
 from .spikes import is_binary
 
 
@@ -62,14 +62,20 @@ class _Bank:
 
 
 class _RandomSpikes(nn.Module):
-    """Stands in for a spiking neuron: random spikes (rate 0.5) shaped like its input."""
+    """Stands in for a spiking neuron: random spikes (rate 0.5) shaped like its input. A
+    neuron that may return ``(spikes, states...)`` (snnTorch, Norse) runs as a copy whose
+    spikes are replaced, so the caller gets what the real neuron returns."""
 
-    def __init__(self, bank: _Bank):
+    def __init__(self, bank: _Bank, neuron: nn.Module | None = None):
         super().__init__()
         self.__dict__["_bank"] = bank
+        self.neuron = neuron
 
-    def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
-        return self._bank.take(tuple(x.shape), x)
+    def forward(self, x: Tensor, *args, **kwargs) -> Any:
+        if self.neuron is None:
+            return self._bank.take(tuple(x.shape), x)
+        return with_spikes(self.neuron(x, *args, **kwargs),
+                           lambda spikes: self._bank.take(tuple(spikes.shape), spikes))
 
 
 @dataclass
@@ -142,14 +148,16 @@ def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
     uniform = torch.rand(_Bank.PERIOD, generator=generator)
     spikes, levels = _Bank((uniform < 0.5).float()), _Bank(uniform + 0.5)
     result = ProbeResult()
-    memo: dict[int, Any] = {id(layer): _Skipped(name, rule, layer, result, levels)
-                            for layer, (name, rule) in layers.items()}
+    memo: dict[int, Any] = detached_states(model)  # states left with autograd history
+    memo.update({id(layer): _Skipped(name, rule, layer, result, levels)
+                 for layer, (name, rule) in layers.items()})
     in_sequence = folded_batchnorms(model)
     memo.update({id(bn): nn.Identity() for bn in in_sequence})
     memo.update({id(m): _WatchedNorm(m, result) for m in model.modules()
                  if isinstance(m, nn.modules.batchnorm._BatchNorm) and m not in in_sequence})
-    memo.update({id(m): _RandomSpikes(spikes) for m in model.modules()
-                 if is_neuron(m) and id(m) not in memo})
+    memo.update({id(m): _RandomSpikes(spikes, copy.deepcopy(m, dict(memo))
+                                      if returns_states(m) else None)
+                 for m in model.modules() if is_neuron(m) and id(m) not in memo})
     skeleton = copy.deepcopy(model, memo)
     _clear_hooks(skeleton)
     skeleton.eval()

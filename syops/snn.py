@@ -1,12 +1,19 @@
 """What syops needs to know about spiking-network libraries: neurons and state.
 
 SpikingJelly is optional here; without it no module is a neuron or stateful unless a user
-registers its own types with ``register_neuron``.
+registers its own types with ``register_neuron``. snnTorch, Norse and Sinabs are described by
+the table ``LIBRARIES``: a library is looked at only once the user's program has imported it
+(a model cannot hold its neurons otherwise), so syops never imports one and never fails
+without it.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from torch import Tensor, nn
 
@@ -19,6 +26,69 @@ except ImportError:  # pragma: no cover - exercised only without SpikingJelly
 _NEURON_TYPES: list[type] = [BaseNode] if BaseNode is not None else []
 
 
+@dataclass(frozen=True)
+class Library:
+    """Where a library keeps its neurons (classes named ``"module.path:Name"``)."""
+
+    name: str                          # top-level package
+    base: str                          # base class of its spiking neurons
+    not_neurons: tuple[str, ...] = ()  # subclasses (with theirs) that emit no spikes
+    returns_states: bool = False       # neurons may return (spikes, states...) tuples
+    reset: str | None = None           # per-instance method zeroing the states kept between calls
+    time_axis: int | None = None       # input dim holding time steps ([T, B] 0, [B, T] 1)
+
+
+LIBRARIES: tuple[Library, ...] = (
+    # StateLeaky (and LinearLeaky) return membrane traces; AssociativeLeaky holds projections.
+    Library("snntorch", "snntorch:SpikingNeuron",
+            ("snntorch:StateLeaky", "snntorch:AssociativeLeaky"),
+            returns_states=True, reset="reset_mem"),
+    # Norse modules keep no state: each call starts from the state passed in (or zeros).
+    # Leaky integrators (LI*) emit voltages; recurrent cells hold weights (not counted).
+    Library("norse", "norse.torch.module.snn:SNNCell",
+            ("norse.torch:LICell", "norse.torch:LIBoxCell"), returns_states=True),
+    Library("norse", "norse.torch.module.snn:SNN", ("norse.torch:LI",),
+            returns_states=True, time_axis=0),
+    # ExpLeak is a leaky integrator without spikes, but keeps states like the neurons.
+    Library("sinabs", "sinabs.layers:StatefulLayer", ("sinabs.layers:ExpLeak",),
+            reset="reset_states", time_axis=1),
+)
+
+SQUEEZED = "sinabs.layers:SqueezeMixin"  # Sinabs layers fed [B*T, ...]
+
+_RESOLVED: dict[str, type] = {}
+
+
+def _resolve(name: str) -> type | None:
+    """The class ``"module.path:Name"``, if its package is already imported (else None)."""
+    if name not in _RESOLVED:
+        path, _, attr = name.partition(":")
+        if path.partition(".")[0] not in sys.modules:
+            return None
+        try:
+            _RESOLVED[name] = getattr(importlib.import_module(path), attr)
+        except (ImportError, AttributeError):
+            return None
+    return _RESOLVED[name]
+
+
+def library_of(module: nn.Module) -> Library | None:
+    """The table row whose base class ``module`` is an instance of (neuron or not)."""
+    for library in LIBRARIES:
+        base = _resolve(library.base)
+        if base is not None and isinstance(module, base):
+            return library
+    return None
+
+
+def _library_neuron(module: nn.Module) -> Library | None:
+    library = library_of(module)
+    if library is None:
+        return None
+    excluded = tuple(filter(None, map(_resolve, library.not_neurons)))
+    return None if isinstance(module, excluded) else library
+
+
 def register_neuron(module_type: type) -> type:
     """Declare a module type a spiking neuron: it emits binary spikes and costs no SyOPs."""
     if module_type not in _NEURON_TYPES:
@@ -27,7 +97,41 @@ def register_neuron(module_type: type) -> type:
 
 
 def is_neuron(module: nn.Module) -> bool:
-    return isinstance(module, tuple(_NEURON_TYPES))
+    return isinstance(module, tuple(_NEURON_TYPES)) or _library_neuron(module) is not None
+
+
+def returns_states(module: nn.Module) -> bool:
+    """Whether a neuron may return ``(spikes, states...)`` (snnTorch, Norse) rather than spikes."""
+    library = _library_neuron(module)
+    return library is not None and library.returns_states
+
+
+def with_spikes(output: Any, spikes: Callable[[Tensor], Tensor]) -> Any:
+    """A neuron's output with its spikes (the tensor or the tuple's first item) replaced by
+    ``spikes(old)``; states that follow are kept."""
+    if isinstance(output, Tensor):
+        return spikes(output)
+    return (spikes(output[0]), *output[1:])
+
+
+def time_axis(module: nn.Module) -> int | None:
+    """The input dim of a neuron that runs over time steps in one call, else None."""
+    if getattr(module, "step_mode", "s") == "m":
+        return 0
+    library = _library_neuron(module)
+    return library.time_axis if library is not None else None
+
+
+def time_steps(module: nn.Module, x: Tensor) -> int:
+    """Time steps one call of a neuron runs: T of a multi-step ([T, ...]) SpikingJelly or
+    Norse neuron, of a Sinabs layer ([B, T, ...], or [B*T, ...] for its Squeeze variants),
+    else 1."""
+    squeezed = _resolve(SQUEEZED)
+    if squeezed is not None and isinstance(module, squeezed):
+        steps = module.num_timesteps   # -1 unless given; batch_size is then
+        return steps if steps > 0 else x.shape[0] // module.batch_size
+    axis = time_axis(module)
+    return x.shape[axis] if axis is not None and x.dim() > axis + 1 else 1
 
 
 def _stateful(model: nn.Module) -> list[nn.Module]:
@@ -36,21 +140,75 @@ def _stateful(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, MemoryModule)]
 
 
+def _library_stateful(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if getattr(library_of(m), "reset", None)]
+
+
 def reset_states(model: nn.Module) -> None:
-    """Reset every SpikingJelly memory (membrane potentials...), as ``functional.reset_net``
-    does, but without caching anything on the model."""
+    """Reset every neuron state: SpikingJelly memories (as ``functional.reset_net`` does, but
+    without caching anything on the model), snnTorch neurons (``reset_mem``, per instance:
+    ``snntorch.utils.reset`` would reset every instance of the class in the process) and
+    Sinabs layers (``reset_states``)."""
     for module in _stateful(model):
         module.reset()
+    for module in _library_stateful(model):
+        reset = getattr(module, library_of(module).reset, None)
+        if callable(reset):
+            reset()
 
 
-def save_states(model: nn.Module) -> dict[nn.Module, dict]:
-    """A copy of every SpikingJelly memory, to put back with ``restore_states``."""
-    return {m: {k: v.clone() if isinstance(v, Tensor) else copy.deepcopy(v)
-                for k, v in m._memories.items()}
-            for m in _stateful(model)}
+def _save_memories(module: nn.Module) -> Callable[[], None]:
+    memories = {k: v.clone() if isinstance(v, Tensor) else copy.deepcopy(v)
+                for k, v in module._memories.items()}
 
-
-def restore_states(saved: dict[nn.Module, dict]) -> None:
-    for module, memories in saved.items():
+    def restore() -> None:
         module._memories.clear()
         module._memories.update(memories)
+    return restore
+
+
+def _stash_tensors(module: nn.Module) -> Callable[[], None]:
+    """Keep a library module's buffers and tensor attributes aside and give it working copies
+    (Sinabs zeroes its states in place); the returned call puts the very originals back and
+    drops attributes that appeared meanwhile."""
+    buffers, persistent = dict(module._buffers), set(module._non_persistent_buffers_set)
+    attributes = {k: v for k, v in vars(module).items() if isinstance(v, Tensor)}
+    keys = set(vars(module))
+    module._buffers.update({k: v.detach().clone() for k, v in buffers.items() if v is not None})
+    module.__dict__.update({k: v.detach().clone() for k, v in attributes.items()})
+
+    def restore() -> None:
+        for key in set(vars(module)) - keys:
+            del module.__dict__[key]
+        module.__dict__.update(attributes)
+        module._buffers.clear()
+        module._buffers.update(buffers)
+        module._non_persistent_buffers_set.clear()
+        module._non_persistent_buffers_set.update(persistent)
+    return restore
+
+
+def save_states(model: nn.Module) -> list[Callable[[], None]]:
+    """Set aside every neuron state (SpikingJelly memories, snnTorch and Sinabs buffers and
+    tensor attributes); ``restore_states`` puts them back exactly."""
+    return ([_save_memories(m) for m in _stateful(model)]
+            + [_stash_tensors(m) for m in _library_stateful(model)])
+
+
+def restore_states(saved: list[Callable[[], None]]) -> None:
+    for restore in saved:
+        restore()
+
+
+def detached_states(model: nn.Module) -> dict[int, Tensor]:
+    """Detached copies of the tensors that a forward with autograd left on the model's
+    modules (snnTorch's ``mem`` and ``reset``, Sinabs's ``v_mem``, SpikingJelly's ``v``...),
+    keyed by id for a ``copy.deepcopy`` memo: deepcopy refuses tensors that are not graph
+    leaves."""
+    found = {}
+    for module in model.modules():
+        for value in vars(module).values():
+            for tensor in value.values() if isinstance(value, dict) else (value,):
+                if isinstance(tensor, Tensor) and not tensor.is_leaf:
+                    found[id(tensor)] = tensor.detach().clone()
+    return found

@@ -1,0 +1,66 @@
+"""Named conventions: their options, the differences in words, and their counts on a tiny
+net derived by hand."""
+
+import inspect
+
+import pytest
+import torch
+from torch import nn
+
+from syops import count_syops
+from syops.conventions import CONVENTIONS, convention, convention_options, differences
+
+ENGINE = set(inspect.signature(count_syops).parameters)
+
+
+def test_the_named_conventions_exist():
+    assert {"syops", "aap2023", "spikformer2023", "neurobench", "syops-counter",
+            "sj-opcounter"} <= set(CONVENTIONS)
+    assert convention_options("syops") == {"mode": "exact", "fuse_bn": True, "bn_macs": 2,
+                                           "spikes": "binary", "energy": "fp32"}
+
+
+@pytest.mark.parametrize("name", sorted(CONVENTIONS))
+def test_every_option_is_a_count_syops_argument(name):
+    options = convention_options(name)
+    if "effective" in options and "effective" not in ENGINE:
+        pytest.skip("count_syops has no effective= option yet")
+    assert set(options) <= ENGINE
+
+
+def test_aap2023_keeps_bn_in_its_sew_rows_only():
+    assert convention_options("aap2023", "sew")["fuse_bn"] is False
+    assert convention_options("aap2023", "fsnn")["fuse_bn"] is True
+    assert convention_options("aap2023", None)["fuse_bn"] is True
+
+
+def test_unknown_convention_names_the_known_ones():
+    with pytest.raises(ValueError, match="unknown convention 'snn'; use one of syops, aap2023"):
+        convention("snn")
+
+
+def test_differences_in_words():
+    base = convention_options("syops")
+    assert differences(convention_options("syops-counter"), base) == [
+        "ACs = dense x input firing rate", "BN left in place", "BN 2 MACs per element"]
+    assert differences(convention_options("sj-opcounter"), base) == [
+        "BN left in place", "BN 1 MAC per element", "energy horowitz-memory"]
+    assert differences(convention_options("neurobench"), base) == ["zero weights skipped"]
+    assert differences(convention_options("spikformer2023"), base) == [
+        "ACs = dense x input firing rate", "integer inputs (residual sums) cost |k| ACs"]
+    assert differences(base, base) == []
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("name, macs, memory_pj", [
+    ("syops", 72, 0),            # conv: 8 outputs x 9 weights; BN folded
+    ("syops-counter", 88, 0),    # + BN 2 MACs x 8 elements
+    ("sj-opcounter", 80, 220),   # + BN 1 MAC x 8; conv's 18 and BN's 4 weights read once, 10 pJ
+    ("aap2023", 72, 0),
+])
+def test_counts_under_each_convention_by_hand(name, macs, memory_pj):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.BatchNorm2d(2)).eval()
+    report = count_syops(model, torch.rand(1, 1, 4, 4) + 0.5, **convention_options(name))
+    assert (report.macs, report.acs) == (macs, 0)
+    assert report.energy_breakdown()["memory"] == pytest.approx(memory_pj * 1e-9)
