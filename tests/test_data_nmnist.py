@@ -66,6 +66,30 @@ def test_train_split_and_spikingjelly_extract_folder(tmp_path):
     assert frames.sum() == 3
 
 
+def test_spikingjelly_caches(tmp_path):
+    # events_np: the same events as arrays t, x, y, p; integrated exactly like the recordings.
+    columns = np.array(EVENTS).T
+    folder = tmp_path / "events_np" / "test" / "3"
+    folder.mkdir(parents=True)
+    np.savez(folder / "00004.npz", x=columns[0], y=columns[1], p=columns[2], t=columns[3])
+    data = get_dataset("n-mnist", tmp_path, T=2)
+    assert data[0][1] == 3 and "events_np" in data.info.layout
+    np.testing.assert_array_equal(data[0][0].numpy(), expected_two_frames())
+    # frames_number_2_split_by_number: used as they are, and before events_np.
+    frames = tmp_path / "frames_number_2_split_by_number" / "test" / "7"
+    frames.mkdir(parents=True)
+    np.savez(frames / "00001.npz", frames=expected_two_frames() * 3)
+    cached = get_dataset("n-mnist", tmp_path, T=2)
+    assert cached[0][1] == 7 and cached[0][0].sum() == 15
+    other = tmp_path / "other" / "frames_number_2_split_by_number" / "test"
+    other.mkdir(parents=True)
+    with pytest.raises(DataError, match="holds SpikingJelly frames for T=2 only, not T=5"):
+        get_dataset("n-mnist", tmp_path / "other", T=5)
+    np.savez(frames / "00001.npz", frames=np.zeros((2, 2, 128, 128)))
+    with pytest.raises(DataError, match="expected .2, 2, 34, 34."):
+        cached[0]
+
+
 def test_workers_give_the_same_batches(tmp_path):
     data = get_dataset("n-mnist", write_tree(tmp_path), T=2)
     plain = [x for x, _ in DataLoader(data, batch_size=1)]
@@ -93,7 +117,7 @@ def test_broken_recording_names_the_file(tmp_path, content, message):
 
 
 def test_missing_layout_and_odd_class_folder(tmp_path):
-    with pytest.raises(DataError, match="no N-MNIST data found"):
+    with pytest.raises(DataError, match=r"no n-mnist data found .* Train/<0..9>/\*\.bin"):
         get_dataset("n-mnist", tmp_path, T=2)
     write_tree(tmp_path)
     (tmp_path / "Test" / "ten").mkdir()
