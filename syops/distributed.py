@@ -137,12 +137,13 @@ def share_error(error: BaseException) -> None:
         exchange(error=error)
 
 
-def reduce_report(report: Report) -> Report:
-    """The sum of every rank's report (all ranks get it); ``report`` itself locally."""
-    reports = exchange(report)
-    total = reports[0]
-    for other in reports[1:]:
-        total = total + other
+def reduce_report(report: Report | None) -> Report | None:
+    """The sum of every rank's report, all ranks getting it (None: a rank that counted
+    nothing; None when no rank counted anything); ``report`` itself locally."""
+    total = None
+    for other in exchange(report):
+        if other is not None:
+            total = other if total is None else total + other
     return total
 
 

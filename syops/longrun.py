@@ -117,6 +117,20 @@ class Checkpoints:
         self.saved += 1
 
 
+def progress_columns() -> tuple:
+    """Rich progress-bar columns: description, bar, batches done/total, samples/s (the
+    task's ``rate`` field, see ``sample_rate``), elapsed time and time remaining."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
+
+
+def sample_rate(samples: int | None, seconds: float) -> str:
+    """E.g. '12.5 samples/s' (empty before the first batch or without a sample count)."""
+    return f"{samples / seconds:,.1f} samples/s" if samples and seconds > 0 else ""
+
+
 def _write_atomically(contents: dict) -> None:
     from syops.reports.files import write_atomically
     write_atomically(contents)

@@ -187,3 +187,20 @@ def test_statistics_of_the_cli_equal_numpy_on_the_per_sample_figures(tiny):
     expected = summarize(figures, [1] * 5)
     assert stats["p50_mj"] == pytest.approx(expected.p50)
     assert stats["ci95_high_mj"] == pytest.approx(expected.ci_high)
+
+
+def test_progress_bar_shows_samples_per_second_and_time_left():
+    import io
+    import re
+
+    from rich.console import Console
+
+    from syops.cli.diagnostics import Diagnostics
+    buffer = io.StringIO()
+    diagnostics = Diagnostics(console=Console(file=buffer, force_terminal=True, width=150))
+    with diagnostics.progress("profiling x", 4) as step:
+        for done in range(1, 5):
+            step(done, 4, 2 * done)
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buffer.getvalue())
+    assert re.search(r"4/4 [\d,.]+ samples/s \d:\d\d:\d\d \d:\d\d:\d\d", shown), shown
+    assert "-:--:--" in shown   # the time left, unknown before the first batch
