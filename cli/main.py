@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 import click
 
@@ -106,8 +107,12 @@ def cli() -> None:
     Counts are per sample; energy follows Horowitz (ISSCC 2014, 45 nm): fp32 AC 0.9 pJ,
     MAC 4.6 pJ unless --energy says otherwise. Data goes to stdout, diagnostics to stderr.
     """
+    from syops.counter import SyopsWarning
+
     from .diagnostics import silence_third_party_logs
     silence_third_party_logs()
+    # the engine's warnings reach the user once, as one-line "warning:" diagnostics
+    warnings.filterwarnings("ignore", category=SyopsWarning)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,6 @@ totals are those of the kept layers only, so take totals from the full report.
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import reduce
 
 from syops.report import LayerCounts, Report
 
@@ -30,10 +29,7 @@ def layers_by_depth(report: Report, depth: int) -> Report:
 def _merged(name: str, members: list[LayerCounts]) -> LayerCounts:
     if len(members) == 1:
         return replace(members[0], name=name)
-    total = reduce(lambda a, b: a + b, members)
-    types = "+".join(dict.fromkeys(m.type for m in members))
-    return replace(total, name=name, type=types, params=sum(m.params for m in members),
-                   synaptic=any(m.synaptic for m in members))
+    return LayerCounts.group(name, members)
 
 
 def layer_energy_pj(report: Report, counts: LayerCounts) -> float:

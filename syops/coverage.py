@@ -60,3 +60,19 @@ def _padded_source(index: np.ndarray, length: int, mode: str) -> np.ndarray:
         return np.zeros_like(index)
     folded = np.abs(index) % period
     return np.where(folded >= length, period - folded, folded)
+
+
+def conv_transpose_output_length(length: int, kernel: int, stride: int, dilation: int,
+                                 padding: int, output_padding: int) -> int:
+    """Output length of one dimension of a transposed convolution."""
+    return (length - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def conv_transpose_coverage(length: int, kernel: int, stride: int, dilation: int,
+                            padding: int, output_padding: int) -> np.ndarray:
+    """Number of kernel taps by which each of ``length`` inputs reaches an output position
+    inside the output (padding crops the full result, output_padding extends it)."""
+    out = conv_transpose_output_length(length, kernel, stride, dilation, padding, output_padding)
+    target = (np.arange(length)[:, None] * stride + np.arange(kernel)[None, :] * dilation
+              - padding)
+    return ((target >= 0) & (target < out)).sum(axis=1).astype(np.int64)

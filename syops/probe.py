@@ -82,14 +82,16 @@ class _RandomSpikes(nn.Module):
 class ProbeResult:
     """What the probe learnt about the model's architecture."""
 
-    binary: dict[str, bool] = field(default_factory=dict)  # counted layer name -> inputs binary
+    binary: dict[str, dict[int, bool]] = field(default_factory=dict)
+    """counted layer name -> {call index in the forward: its input was binary}"""
     folds: set[nn.Module] = field(default_factory=set)     # BatchNorms fed by a layer's output
     last: tuple[Tensor, nn.Module] | None = None           # the latest counted layer's output
 
 
 class _Skipped(nn.Module):
-    """Stands in for a counted layer: notes whether its input is binary, returns random
-    non-binary values of the layer's output shape, and does none of its work."""
+    """Stands in for a counted layer: notes whether its input is binary at each call,
+    returns random non-binary values of the layer's output shape, and does none of its
+    work. Code that reads the layer's attributes (``out_proj.weight``) reads the real ones."""
 
     def __init__(self, name: str, rule: Rule, layer: nn.Module, result: ProbeResult,
                  bank: _Bank):
@@ -97,9 +99,16 @@ class _Skipped(nn.Module):
         # Plain attributes (not submodules), so the real layer is neither copied nor called.
         self.__dict__.update(_name=name, _rule=rule, _layer=layer, _result=result, _bank=bank)
 
-    def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
-        binary = self._result.binary
-        binary[self._name] = binary.get(self._name, True) and is_binary(x)
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.__dict__["_layer"], name)
+
+    def forward(self, *args, **kwargs) -> Tensor:
+        x = args[0] if args else next(v for v in kwargs.values() if isinstance(v, Tensor))
+        sites = self._result.binary.setdefault(self._name, {})
+        sites[len(sites)] = is_binary(x)
         out = self._bank.take(self._rule.output_shape(self._layer, x), x)
         self._result.last = (out, self._layer)
         return out

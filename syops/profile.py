@@ -70,41 +70,74 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
                 fuse_bn: bool = True, energy: str | EnergyModel = "fp32", strict: bool = False,
                 max_batches: int | None = None, progress: bool | Callable | None = None,
                 classify: str = "probe", signals: Mapping[str, str] | None = None,
-                batch_dim: int = 0) -> Report:
+                batch_dim: int = 0, time_first: bool = False, spikes: str = "binary",
+                bn_macs: int = 2,
+                on_batch: Callable[[int, SyopsCounter], None] | None = None) -> Report:
     """Count the synaptic operations of ``model`` on ``data`` (per sample).
 
-    The model runs in eval mode under ``torch.no_grad()``; SpikingJelly neuron states are reset
-    before every batch, so batches are independent. The model is left as it was: no hooks,
-    same train/eval flags, same states, also when its forward raises.
+    The model runs in eval mode under ``torch.no_grad()``; neuron states are reset before
+    every batch, so batches are independent. The model is left as it was: no hooks, same
+    train/eval flags, same states, also when its forward raises.
 
     ``mode``: "exact" ACs are the (non-zero input, weight) pairs really applied; "rate" ACs are
     dense x input firing rate. ``fuse_bn``: BatchNorm after a conv/linear is folded (free);
-    otherwise every BatchNorm costs 2 MACs per element. ``classify``: "probe" learns once which
-    layer inputs are multi-level by architecture; "observed" trusts each call's input alone.
-    ``signals`` declares kinds per layer name ("spike" or "multi-level"). ``batch_dim`` is the
-    batch dimension of the model input (1 for a ``[T, B, ...]`` input). ``progress``: True for
-    a progress bar, or a callable ``(batches_done, total)``.
+    otherwise every BatchNorm costs ``bn_macs`` (2: scale and shift) MACs per element.
+    ``classify``: "probe" learns once which layer inputs are multi-level by architecture;
+    "observed" trusts the observed inputs alone. Either way a call site counts as spikes only
+    when every input it gets in the whole run is 0/1. ``signals`` declares kinds per layer name
+    ("spike": ACs for its non-zero inputs, or "multi-level"). ``spikes``: "binary" (only 0/1
+    inputs are spikes) or "events" (integer inputs cost |k| ACs per weight, inputs of one
+    non-zero level one AC). ``batch_dim`` is the batch dimension of the model input (1 for a
+    ``[T, B, ...]`` input); ``time_first=True`` feeds each ``[B, T, ...]`` batch as
+    ``[T, B, ...]``. Samples are counted from the data as the loader yields it. ``progress``:
+    True for a progress bar, or a callable ``(batches_done, total)``; ``on_batch(done,
+    counter)`` runs after each batch (``counter.report()`` is the report so far).
     """
     if max_batches is not None and max_batches < 1:
         raise ValueError(f"max_batches must be at least 1, got {max_batches}")
+    if time_first and batch_dim != 0:
+        raise ValueError("time_first=True feeds [B, T, ...] batches as [T, B, ...]; "
+                         "leave batch_dim at 0")
     device = model_device(model)
     total = _total(data, max_batches)
     step, close = _progress_callback(progress, total)
     flags = {m: m.training for m in model.modules()}
     counter = SyopsCounter(model, mode=mode, fuse_bn=fuse_bn, energy=energy, strict=strict,
-                           classify=classify, signals=signals, batch_dim=batch_dim)
+                           classify=classify, signals=signals,
+                           batch_dim=1 if time_first else batch_dim, spikes=spikes,
+                           bn_macs=bn_macs)
+    counter.count_samples = False
     try:
         model.eval()
         with torch.no_grad(), counter:
             for done, x in enumerate(iter_batches(data, max_batches), 1):
+                samples = _samples(x, batch_dim, time_first)
+                if samples == 0:
+                    continue
                 reset_states(model)
-                model(x.to(device))
+                forwards = counter.forwards
+                model((x.transpose(0, 1) if time_first else x).to(device))
+                counter.add_samples(samples)
                 counter.flush()
+                if counter.forwards - forwards > 1:
+                    counter._note(f"the model ran {counter.forwards - forwards} forwards on one "
+                                  "batch; per-sample figures divide by the batch's samples")
                 step(done, total)
+                if on_batch is not None:
+                    on_batch(done, counter)
     finally:
         close()
         for module, training in flags.items():
             module.training = training
-    if counter.forwards == 0:
-        raise ValueError("no batches to count: the data is empty")
+    if counter.samples == 0:
+        raise ValueError("no samples to count: the data is empty")
     return counter.report()
+
+
+def _samples(x: Tensor, batch_dim: int, time_first: bool) -> int:
+    """Samples in one batch as the loader yields it."""
+    dim = 0 if time_first else batch_dim
+    if x.dim() <= dim or (time_first and x.dim() < 2):
+        need = "[B, T, ...]" if time_first else f"a batch dimension {batch_dim}"
+        raise ValueError(f"a batch of shape {tuple(x.shape)} has no {need}")
+    return x.shape[dim]

@@ -14,43 +14,197 @@ from typing import Any
 
 import pandas as pd
 
-from .energy import PRESETS, EnergyModel, energy_model
+from .energy import (PRESETS, ROW_COLUMNS, EnergyModel, breakdown_mj, energy_model,
+                     energy_rows)
 
-SPIKE, MULTI_LEVEL, MIXED = "spike", "multi-level", "mixed"
+SPIKE, EVENTS, MULTI_LEVEL, MIXED = "spike", "events", "multi-level", "mixed"
+SPIKE_CONVENTIONS = ("binary", "events")
+
+
+@dataclass(frozen=True)
+class SiteCounts:
+    """Totals of one call site of a layer (its k-th call in every forward) over the run.
+
+    A site's kind is decided once for the whole run, from every input it was given: spikes
+    when every input was 0/1, whatever the batching or the order of the samples.
+    """
+
+    index: int
+    calls: int = 0
+    dense: int = 0                 # dense SyOPs of all its calls
+    fixed: bool = False            # multi-level by architecture or declaration: MACs
+    declared_spike: bool = False   # declared a spike input: ACs for its non-zero inputs
+    events: bool = False           # counted under the "events" input convention
+    binary: bool = True            # every input was 0/1 (or bool)
+    integer: bool = True           # every input was integer-valued
+    level: float | None = None     # the one non-zero magnitude of all inputs; NaN if several
+    acs_main: float = 0            # ACs if spikes / event counts (pairs weighted by |value|)
+    acs_nonzero: float = 0         # ACs counting every non-zero input element once
+    nonzero: int = 0               # non-zero input elements
+    elements: int = 0              # input elements
+
+    def __add__(self, other: SiteCounts) -> SiteCounts:
+        """The same site over both runs' data."""
+        sums = {k: getattr(self, k) + getattr(other, k)
+                for k in ("calls", "dense", "acs_main", "acs_nonzero", "nonzero", "elements")}
+        return replace(self, **sums, fixed=self.fixed or other.fixed,
+                       binary=self.binary and other.binary,
+                       integer=self.integer and other.integer,
+                       level=join_levels(self.level, other.level))
+
+    @property
+    def signal(self) -> str:
+        if self.fixed or self.calls == 0:
+            return MULTI_LEVEL
+        if self.declared_spike or self.binary:
+            return SPIKE
+        if self.events and self.integer:
+            return EVENTS
+        if self.events and self.level is not None and math.isfinite(self.level):
+            return SPIKE  # scaled spikes {0, a}: the scale folds into the weights
+        return MULTI_LEVEL
+
+    @property
+    def acs(self) -> float:
+        signal = self.signal
+        if signal == MULTI_LEVEL:
+            return 0
+        return self.acs_nonzero if signal == SPIKE and not self.binary else self.acs_main
+
+    @property
+    def spike_syops(self) -> int:
+        return 0 if self.signal == MULTI_LEVEL else self.dense
+
+    @property
+    def macs(self) -> int:
+        return self.dense if self.signal == MULTI_LEVEL else 0
+
+
+def join_levels(a: float | None, b: float | None) -> float | None:
+    """The common non-zero magnitude of two sets of inputs (None: no non-zero seen)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a if a == b else math.nan
 
 
 @dataclass(frozen=True)
 class LayerCounts:
-    """Totals of one counted module over all its calls."""
+    """Totals of one counted module (or functional op kind within a module) over its calls."""
 
     name: str
     type: str
     params: int
     input_shape: tuple[int, ...]   # of its last call
     synaptic: bool                 # False: a BatchNorm left in place (always MACs)
-    calls: int = 0
-    spike_calls: int = 0           # calls whose input was binary spikes
-    spike_syops: int = 0           # dense SyOPs of those calls
-    mac_syops: int = 0             # dense SyOPs of the other calls: the MACs
-    acs: float = 0                 # accumulates of the spike calls (exact pairs or dense x rate)
-    ones: int = 0                  # ones in the spike inputs
-    spike_elements: int = 0        # elements of the spike inputs
+    sites: tuple[SiteCounts, ...] = ()
+
+    @classmethod
+    def from_totals(cls, name: str, type: str, *, params: int = 0,
+                    input_shape: tuple[int, ...] = (), synaptic: bool = True,
+                    spike_calls: int = 0, spike_syops: int = 0, acs: float = 0, ones: int = 0,
+                    spike_elements: int = 0, mac_calls: int = 0, mac_syops: int = 0
+                    ) -> LayerCounts:
+        """Counts given as totals: one spike site and one multi-level site."""
+        sites = []
+        if spike_calls:
+            sites.append(SiteCounts(0, spike_calls, spike_syops, acs_main=acs, acs_nonzero=acs,
+                                    nonzero=ones, elements=spike_elements))
+        if mac_calls or mac_syops:
+            sites.append(SiteCounts(1, max(mac_calls, 1), mac_syops, fixed=True))
+        return cls(name, type, params, input_shape, synaptic, tuple(sites))
 
     def __add__(self, other: LayerCounts) -> LayerCounts:
-        summed = {k: getattr(self, k) + getattr(other, k)
-                  for k in ("calls", "spike_calls", "spike_syops", "mac_syops", "acs", "ones",
-                            "spike_elements")}
-        return replace(self, input_shape=other.input_shape, **summed)
+        """The same layer over both runs' data (sites matched by call index)."""
+        sites = {s.index: s for s in self.sites}
+        for site in other.sites:
+            sites[site.index] = sites[site.index] + site if site.index in sites else site
+        return replace(self, input_shape=other.input_shape,
+                       sites=tuple(sorted(sites.values(), key=lambda s: s.index)))
+
+    @classmethod
+    def group(cls, name: str, members: list[LayerCounts]) -> LayerCounts:
+        """Several layers' counts under one name (their sites kept apart)."""
+        sites, offset = [], 0
+        for member in members:
+            sites += [replace(s, index=s.index + offset) for s in member.sites]
+            offset += 1 + max((s.index for s in member.sites), default=0)
+        return cls(name, "+".join(dict.fromkeys(m.type for m in members)),
+                   sum(m.params for m in members), members[-1].input_shape,
+                   any(m.synaptic for m in members), tuple(sites))
+
+    def _spiking(self):
+        return [s for s in self.sites if s.signal != MULTI_LEVEL]
+
+    @property
+    def calls(self) -> int:
+        return sum(s.calls for s in self.sites)
+
+    @property
+    def spike_calls(self) -> int:
+        """Calls whose input was counted as spikes (or event counts): ACs."""
+        return sum(s.calls for s in self._spiking())
+
+    @property
+    def spike_syops(self) -> int:
+        return sum(s.spike_syops for s in self.sites)
+
+    @property
+    def mac_syops(self) -> int:
+        return sum(s.macs for s in self.sites)
+
+    @property
+    def acs(self) -> float:
+        return sum(s.acs for s in self.sites)
+
+    @property
+    def ones(self) -> int:
+        """Non-zero elements of the inputs counted as spikes."""
+        return sum(s.nonzero for s in self._spiking())
+
+    @property
+    def spike_elements(self) -> int:
+        return sum(s.elements for s in self._spiking())
 
     @property
     def signal(self) -> str:
-        if self.spike_calls == 0:
+        kinds = {s.signal for s in self.sites if s.calls}
+        if kinds <= {MULTI_LEVEL}:
             return MULTI_LEVEL
-        return SPIKE if self.spike_calls == self.calls else MIXED
+        return kinds.pop() if len(kinds) == 1 else MIXED
 
     @property
     def firing_rate(self) -> float:
         return self.ones / self.spike_elements if self.spike_elements else math.nan
+
+
+@dataclass(frozen=True)
+class NeuronCounts:
+    """Totals of one spiking-neuron module over its calls."""
+
+    name: str
+    type: str
+    neurons: int      # neurons per sample and time step (of its last call)
+    calls: int = 0
+    updates: int = 0  # state updates: neurons x time steps x samples, over all calls
+    spikes: int = 0   # non-zero outputs (spikes emitted)
+
+    def __add__(self, other: NeuronCounts) -> NeuronCounts:
+        return replace(self, calls=self.calls + other.calls,
+                       updates=self.updates + other.updates, spikes=self.spikes + other.spikes)
+
+    @property
+    def firing_rate(self) -> float:
+        return self.spikes / self.updates if self.updates else math.nan
+
+
+@dataclass(frozen=True)
+class BatchTotals:
+    """Raw totals of one batch, for the spread of per-sample figures."""
+
+    samples: int
+    acs: float
+    macs: int
+    updates: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,15 +218,26 @@ class Report:
     mode: str
     fuse_bn: bool
     energy_model: EnergyModel = PRESETS["fp32"]
-    not_counted: tuple[str, ...] = ()
+    not_counted: tuple[str, ...] = ()    # types with parameters that ran and no rule counts
     classification: str = "probe"
     model: str | None = None
     data: str | None = None
     notes: tuple[str, ...] = field(default=())
+    neuron_counts: tuple[NeuronCounts, ...] = ()
+    unused: tuple[str, ...] = ()         # types with parameters that never ran
+    spikes: str = "binary"               # the input convention (SPIKE_CONVENTIONS)
+    warnings: tuple[str, ...] = ()       # notes the user must see (stderr in the CLI)
+    batches: tuple[BatchTotals, ...] = ()
+
+    def __post_init__(self):
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) \
+                or self.samples < 1:
+            raise ValueError(f"a report needs at least one sample, got samples={self.samples!r}; "
+                             "count some data (or pass report(samples=N) with N >= 1)")
 
     # --- totals, per sample ---------------------------------------------------------
     def _per_sample(self, total: float) -> float:
-        return total / self.samples if self.samples else math.nan
+        return total / self.samples
 
     @property
     def acs(self) -> float:
@@ -93,18 +258,45 @@ class Report:
         return self._per_sample(sum(c.spike_syops for c in self.layer_counts))
 
     @property
-    def firing_rate(self) -> float:
-        """Ones / elements over the inputs of every spike-input call."""
+    def input_firing_rate(self) -> float:
+        """Non-zero / elements over the inputs of every call counted as spikes."""
         elements = sum(c.spike_elements for c in self.layer_counts)
         return sum(c.ones for c in self.layer_counts) / elements if elements else math.nan
+
+    firing_rate = input_firing_rate
+
+    @property
+    def neuron_firing_rate(self) -> float:
+        """Spikes / neuron updates over every spiking neuron (what papers call the rate)."""
+        updates = sum(n.updates for n in self.neuron_counts)
+        return sum(n.spikes for n in self.neuron_counts) / updates if updates else math.nan
+
+    @property
+    def neuron_updates(self) -> float:
+        """Neuron state updates per sample (neurons x time steps)."""
+        return self._per_sample(sum(n.updates for n in self.neuron_counts))
 
     # --- energy ---------------------------------------------------------------------
     def _energy(self, energy) -> EnergyModel:
         return self.energy_model if energy is None else energy_model(energy)
 
     def energy(self, energy: str | EnergyModel | None = None) -> float:
-        """Dynamic consumption (DC): mJ per sample of the measured ACs and MACs."""
-        return self._energy(energy).mj(self.acs, self.macs)
+        """Dynamic consumption (DC): mJ per sample, the total of ``energy_breakdown`` (for
+        the Horowitz presets the measured ACs and MACs alone)."""
+        return self.energy_breakdown(energy)["total"]
+
+    def energy_breakdown(self, energy: str | EnergyModel | None = None) -> dict[str, float]:
+        """``synaptic``, ``neuron``, ``memory`` and ``total`` in mJ per sample
+        (docs/energy.md states the model of each term)."""
+        return breakdown_mj(self._energy(energy), self.layer_counts, self.neuron_counts,
+                            self.samples)
+
+    def energy_layers(self, energy: str | EnergyModel | None = None) -> pd.DataFrame:
+        """Each energy term in pJ per sample: one row per counted layer, then one per
+        neuron layer (``kind`` says which)."""
+        rows = energy_rows(self._energy(energy), self.layer_counts, self.neuron_counts,
+                           self.samples)
+        return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
 
     def ec(self, rate: float | None = None, energy: str | EnergyModel | None = None):
         """Estimated consumption in mJ per sample: ``(low, high)`` from every spike input
@@ -116,6 +308,17 @@ class Report:
         if not 0 <= rate <= 1:
             raise ValueError(f"firing rate must be between 0 and 1, got {rate}")
         return model.mj(rate * self.spike_syops, self.macs)
+
+    def energy_stats(self, energy: str | EnergyModel | None = None):
+        """Per-sample DC (mJ) from the per-batch totals: mean with its 95 % interval, p5 /
+        p50 / p95 and the samples a +/- 1 % interval needs (a ``syops.stats.Summary``);
+        None without batch totals."""
+        from .stats import summarize
+        if not self.batches:
+            return None
+        model = self._energy(energy)
+        return summarize([model.mj(b.acs, b.macs) / b.samples for b in self.batches],
+                         [b.samples for b in self.batches])
 
     # --- tables ---------------------------------------------------------------------
     @property
@@ -135,21 +338,32 @@ class Report:
                                            "syops", "acs", "macs", "firing_rate", "params",
                                            "energy_pj"])
 
+    @property
+    def neurons(self) -> pd.DataFrame:
+        """One row per spiking-neuron module: its size, updates per sample, output rate."""
+        rows = [{"name": n.name, "type": n.type, "neurons": n.neurons,
+                 "updates": self._per_sample(n.updates), "output_firing_rate": n.firing_rate}
+                for n in self.neuron_counts]
+        return pd.DataFrame(rows, columns=["name", "type", "neurons", "updates",
+                                           "output_firing_rate"])
+
     # --- merging --------------------------------------------------------------------
     def __add__(self, other: Report) -> Report:
         """The report of both runs' data together (same model, same settings)."""
-        for key in ("mode", "fuse_bn", "params", "energy_model"):
+        for key in ("mode", "fuse_bn", "params", "energy_model", "spikes"):
             if getattr(self, key) != getattr(other, key):
                 raise ValueError(f"cannot merge reports with different {key}: "
                                  f"{getattr(self, key)!r} vs {getattr(other, key)!r}")
-        merged = {c.name: c for c in self.layer_counts}
-        for c in other.layer_counts:
-            merged[c.name] = merged[c.name] + c if c.name in merged else c
-        return replace(self, layer_counts=tuple(merged.values()),
+        return replace(self, layer_counts=_merged(self.layer_counts, other.layer_counts),
+                       neuron_counts=_merged(self.neuron_counts, other.neuron_counts),
                        samples=self.samples + other.samples,
                        forwards=self.forwards + other.forwards,
                        not_counted=tuple(sorted(set(self.not_counted) | set(other.not_counted))),
-                       notes=tuple(dict.fromkeys(self.notes + other.notes)))
+                       unused=tuple(sorted((set(self.unused) | set(other.unused))
+                                           - set(self.not_counted) - set(other.not_counted))),
+                       notes=tuple(dict.fromkeys(self.notes + other.notes)),
+                       warnings=tuple(dict.fromkeys(self.warnings + other.warnings)),
+                       batches=self.batches + other.batches)
 
     # --- serialisation --------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -158,15 +372,21 @@ class Report:
         summary = {
             "model": self.model, "data": self.data, "params": self.params,
             "samples": self.samples, "mode": self.mode, "fuse_bn": self.fuse_bn,
-            "classification": self.classification,
+            "classification": self.classification, "spikes": self.spikes,
             "energy_preset": self.energy_model.name, "e_ac_pj": self.energy_model.ac_pj,
             "e_mac_pj": self.energy_model.mac_pj,
             "macs": self.macs, "acs": self.acs, "syops": self.syops,
-            "firing_rate": self.firing_rate, "dc_mj": self.energy(),
+            "firing_rate": self.input_firing_rate,
+            "input_firing_rate": self.input_firing_rate,
+            "neuron_firing_rate": self.neuron_firing_rate,
+            "neuron_updates": self.neuron_updates, "dc_mj": self.energy(),
             "ec_low_mj": low, "ec_high_mj": high,
-            "not_counted": list(self.not_counted), "notes": list(self.notes),
+            "energy_stats": (stats := self.energy_stats()) and stats.to_dict("mj"),
+            "not_counted": list(self.not_counted), "unused": list(self.unused),
+            "notes": list(self.notes), "warnings": list(self.warnings),
             "layers": self.layers.assign(input_shape=lambda d: d.input_shape.map(list))
                                  .to_dict(orient="records"),
+            "neurons": self.neurons.to_dict(orient="records"),
         }
         return _nan_to_none(summary)
 
@@ -176,6 +396,20 @@ class Report:
     def raw(self) -> dict[str, Any]:
         """Every stored total (not per sample), for exact checks and archiving."""
         return asdict(self)
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> Report:
+        """The report ``raw()`` came from (also after a JSON round trip of it)."""
+        from .plain import from_plain
+        return from_plain(cls, raw)
+
+
+def _merged(mine: tuple, theirs: tuple) -> tuple:
+    """Counts of two runs matched by name (order of first appearance)."""
+    merged = {c.name: c for c in mine}
+    for c in theirs:
+        merged[c.name] = merged[c.name] + c if c.name in merged else c
+    return tuple(merged.values())
 
 
 def _nan_to_none(value):

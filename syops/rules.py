@@ -24,7 +24,8 @@ from typing import Callable, Protocol
 import torch
 from torch import Tensor, nn
 
-from .coverage import conv_coverage, conv_output_length, resolve_padding
+from .coverage import (conv_coverage, conv_output_length, conv_transpose_coverage,
+                       conv_transpose_output_length, resolve_padding)
 
 
 class Rule(Protocol):
@@ -59,6 +60,24 @@ def rule_for(module: nn.Module) -> Rule | None:
     return None
 
 
+def _coverages(module: nn.Module, shape: tuple[int, ...], device, cache: dict,
+               build: Callable[[], list]) -> list[Tensor]:
+    """The per-dim coverage vectors of ``module`` for input dims ``shape`` (cached)."""
+    key = (id(module), shape, device)
+    covs = cache.get(key)
+    if covs is None:
+        covs = cache[key] = [torch.as_tensor(c, dtype=torch.float64, device=device)
+                             for c in build()]
+    return covs
+
+
+def _weighted(ones: Tensor, covs: list[Tensor]) -> Tensor:
+    """sum over positions of ones x coverage (the coverage is an outer product of vectors)."""
+    for cov in reversed(covs):
+        ones = ones @ cov
+    return ones
+
+
 class ConvRule:
     """Conv1d/2d/3d, any stride, padding (incl. "same" and non-zero modes), dilation, groups."""
 
@@ -78,18 +97,11 @@ class ConvRule:
         return y.numel() * per_output
 
     def spike_pairs(self, module, ones, cache):
-        key = (id(module), tuple(ones.shape), ones.device)
-        covs = cache.get(key)
-        if covs is None:
-            covs = cache[key] = [
-                torch.as_tensor(conv_coverage(n, k, s, d, left, right, module.padding_mode),
-                                dtype=torch.float64, device=ones.device)
-                for n, k, s, d, (left, right) in zip(ones.shape, module.kernel_size, module.stride,
-                                                     module.dilation, self._pads(module))]
-        weighted = ones
-        for cov in reversed(covs):
-            weighted = weighted @ cov
-        return weighted * (module.out_channels // module.groups)
+        covs = _coverages(module, tuple(ones.shape), ones.device, cache, lambda: [
+            conv_coverage(n, k, s, d, left, right, module.padding_mode)
+            for n, k, s, d, (left, right) in zip(ones.shape, module.kernel_size, module.stride,
+                                                 module.dilation, self._pads(module))])
+        return _weighted(ones, covs) * (module.out_channels // module.groups)
 
     def output_shape(self, module, x):
         spatial = [conv_output_length(n, k, s, d, left, right)
@@ -100,27 +112,34 @@ class ConvRule:
 
 
 class ConvTransposeRule:
-    """ConvTranspose1d/2d/3d, counted on the input side: every input meets C_out/groups x K weights."""
+    """ConvTranspose1d/2d/3d, counted on the input side: every input meets C_out/groups
+    weights per kernel tap whose output position lies inside the output (padding crops the
+    full result, output_padding extends it)."""
 
     synaptic = True
 
     def __init__(self, dims: int):
-        self.dims = dims
+        self.dims = self.count_dims = dims
 
-    @staticmethod
-    def _fan_out(module) -> int:
-        return module.out_channels // module.groups * math.prod(module.kernel_size)
+    def _coverage(self, module, spatial: tuple[int, ...]) -> list:
+        return [conv_transpose_coverage(n, k, s, d, p, op)
+                for n, k, s, d, p, op in zip(spatial, module.kernel_size, module.stride,
+                                             module.dilation, module.padding,
+                                             module.output_padding)]
 
     def dense(self, module, x, y):
-        return x.numel() * self._fan_out(module)
-
-    count_dims = 0
+        spatial = tuple(x.shape[-self.dims:])
+        taps = math.prod(int(c.sum()) for c in self._coverage(module, spatial))
+        rows = x.numel() // max(math.prod(spatial), 1)
+        return rows * taps * (module.out_channels // module.groups)
 
     def spike_pairs(self, module, ones, cache):
-        return ones * self._fan_out(module)
+        covs = _coverages(module, tuple(ones.shape), ones.device, cache,
+                          lambda: self._coverage(module, tuple(ones.shape)))
+        return _weighted(ones, covs) * (module.out_channels // module.groups)
 
     def output_shape(self, module, x):
-        spatial = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1
+        spatial = [conv_transpose_output_length(n, k, s, d, p, op)
                    for n, s, p, d, k, op in zip(x.shape[-self.dims:], module.stride, module.padding,
                                                 module.dilation, module.kernel_size,
                                                 module.output_padding)]
@@ -145,12 +164,14 @@ class LinearRule:
 
 
 class BatchNormRule:
-    """BatchNorm left in place (not folded): 2 MACs (scale and shift) per output element."""
+    """BatchNorm left in place (not folded): MACs per output element (2, scale and shift,
+    unless the counter is told otherwise: its ``bn_macs``). A non-synaptic rule's ``dense``
+    is the number of elements it processes."""
 
     synaptic = False
 
     def dense(self, module, x, y):
-        return 2 * y.numel()
+        return y.numel()
 
     count_dims = 0
 

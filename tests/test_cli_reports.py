@@ -12,9 +12,10 @@ from syops.reports.tables import markdown_table, number, summary_frame
 
 
 def counts(name, type_="Conv2d", macs=0, ones=0, elements=0):
-    return LayerCounts(name, type_, params=1, input_shape=(1,), synaptic=True, calls=1,
-                       spike_calls=1 if elements else 0, spike_syops=elements,
-                       mac_syops=macs, acs=ones, ones=ones, spike_elements=elements)
+    return LayerCounts.from_totals(name, type_, params=1, input_shape=(1,),
+                                   spike_calls=1 if elements else 0, spike_syops=elements,
+                                   mac_calls=0 if elements else 1, mac_syops=macs, acs=ones,
+                                   ones=ones, spike_elements=elements)
 
 
 REPORT = Report((counts("a.0.conv", macs=10), counts("a.1.conv", ones=1, elements=4),

@@ -170,12 +170,26 @@ def test_a_layer_called_several_times_adds_up_its_calls():
     assert (row.calls, row.syops, row.acs) == (2, 12, 8)
 
 
-def test_a_mixed_layer_is_reported_as_mixed():
+def test_a_call_site_is_classified_for_the_whole_run():
     fc = nn.Linear(2, 1)
     loader = [torch.tensor([[1.0, 0.0]]), torch.tensor([[0.5, 0.0]])]
     row = count_syops(fc, loader, classify="observed").layers.iloc[0]
-    # batch 1: spikes, 1 AC; batch 2: 2 MACs; per sample (2 samples): 0.5 AC, 1 MAC
-    assert (row.signal, row.acs, row.macs) == ("mixed", 0.5, 1)
+    # one input of the site is not 0/1, so both calls cost MACs: 2 x 2 MACs over 2 samples
+    assert (row.signal, row.acs, row.macs) == ("multi-level", 0, 2)
+
+
+def test_a_layer_called_on_spikes_and_on_levels_is_mixed():
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 1)
+
+        def forward(self, x):
+            return self.fc(x) + self.fc(x * 0.5)
+
+    row = count_syops(Shared(), torch.tensor([[1.0, 1.0]])).layers.iloc[0]
+    # call 0: spikes, 2 ones x 1 weight = 2 ACs; call 1: 0.5s, 2 MACs
+    assert (row.signal, row.acs, row.macs, row.calls) == ("mixed", 2, 2, 2)
 
 
 def test_batchnorm_not_after_a_conv_costs_two_macs_per_element():
