@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
+from syops.conventions import differences
 from syops.reports.records import record, with_relative_energy
 
 from .loading import load_model
-from .options import (Counting, DataOptions, Loading, Output, counting_options, data_options,
-                      loading_options, output_options, run_options)
+from .errors import UsageError
+from .options import (Counting, DataOptions, Loading, Output, convention_list, counting_options,
+                      data_options, loading_options, output_options, run_options)
 from .output import check_run_outputs, emit_records
 from .running import open_dataset, profile
 
@@ -17,13 +19,17 @@ DEFAULT_SAMPLES = 1
 
 @click.command("compare")
 @click.argument("names", nargs=-1, required=True, metavar="NAME [NAME ...]")
+@click.option("--conventions", callback=convention_list, metavar="A,B,...",
+              help="Profile one model under each named convention (see --convention), one "
+                   "row each, with what each does differently from the first.")
 @counting_options
 @data_options
 @loading_options
 @output_options
 @run_options
-def compare_command(names: tuple[str, ...], counting: Counting, data: DataOptions,
-                    loading: Loading, out: Output, diagnostics, device) -> None:
+def compare_command(names: tuple[str, ...], conventions: tuple[str, ...], counting: Counting,
+                    data: DataOptions, loading: Loading, out: Output, diagnostics,
+                    device) -> None:
     """Profile each model on its default input and compare them, one row per model.
 
     NAME is a reference model (random init; see syops models) or a model file. Each model
@@ -37,7 +43,11 @@ def compare_command(names: tuple[str, ...], counting: Counting, data: DataOption
       syops compare sew18 fsnn18 dsnn18 --mode rate --energy int8 --rate 0.1
       syops compare sew7b fsnn7 --data-root ~/data/DVS128Gesture --samples 32 --format json
       syops compare fsnn7 trained.pth --arch fsnn7 --plot compare.png
+      syops compare sew18 --conventions syops,syops-counter,sj-opcounter
     """
+    if conventions and (len(names) != 1 or counting.convention):
+        raise UsageError("--conventions shows one model under several conventions; give one "
+                         "NAME and no --convention")
     check_run_outputs(out, names, data, counting)
     samples = data.samples or DEFAULT_SAMPLES
     records = []
@@ -46,7 +56,13 @@ def compare_command(names: tuple[str, ...], counting: Counting, data: DataOption
                             T=data.time_steps)
         dataset = open_dataset(loaded, data)
         diagnostics.info(f"{loaded.name}: {dataset.describe()}")
-        profiled = profile(loaded, dataset, counting, data, samples=samples, device=device,
-                           diagnostics=diagnostics)
-        records.append(record(profiled, rate=counting.rate))
+        family = loaded.info.family if loaded.info else None
+        settings = [counting.under(c) for c in conventions] or [counting]
+        for each in settings:
+            profiled = profile(loaded, dataset, each, data, samples=samples, device=device,
+                               diagnostics=diagnostics)
+            records.append(record(profiled, rate=counting.rate))
+            if conventions:
+                records[-1]["differences"] = differences(each.engine_options(family),
+                                                         settings[0].engine_options(family))
     emit_records(with_relative_energy(records), out, diagnostics, layers=False)

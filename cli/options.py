@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import click
+from click.core import ParameterSource
 
+from syops.conventions import CONVENTIONS, convention, convention_options
 from syops.energy import PRESETS, EnergyModel, energy_model
 from syops.reports.files import output_target
 from syops.reports.plots import plot_format
@@ -32,6 +34,20 @@ class Counting:
     rate: float | None
     strict: bool
     energy_file: str | None = None  # the --energy TOML file, when one was given
+    convention: str | None = None   # --convention: its options replace mode, BN and energy
+
+    def engine_options(self, family: str | None = None) -> dict:
+        """count_syops's counting and energy options: the convention's (for a model of
+        ``family``, e.g. "sew") when one is named, else the flags'."""
+        if self.convention:
+            return convention_options(self.convention, family)
+        return {"mode": self.mode, "fuse_bn": self.fuse_bn, "energy": self.energy}
+
+    def under(self, name: str) -> Counting:
+        """These settings under the convention ``name`` (its mode, BN rule and energy)."""
+        named = convention(name)
+        return replace(self, mode=named.mode, fuse_bn=named.fuse_bn,
+                       energy=energy_model(named.energy), energy_file=None, convention=name)
 
 
 @dataclass(frozen=True)
@@ -62,9 +78,33 @@ class Loading:
     trust_pickle: bool
 
 
-def _counting(mode, no_fuse_bn, energy, rate, strict) -> Counting:
+def _counting(mode, no_fuse_bn, energy, rate, strict, convention=None) -> Counting:
     model, energy_file = energy
-    return Counting(mode, not no_fuse_bn, model, rate, strict, energy_file)
+    counting = Counting(mode, not no_fuse_bn, model, rate, strict, energy_file)
+    if convention is None:
+        return counting
+    given = [f"--{name.replace('_', '-')}" for name in ("mode", "no_fuse_bn", "energy")
+             if _given(name)]
+    if given:
+        raise click.UsageError(f"--convention {convention} sets the AC mode, BatchNorm and "
+                               f"energy; drop {', '.join(given)} or the convention")
+    return counting.under(convention)
+
+
+def convention_list(ctx, param, value: str | None) -> tuple[str, ...]:
+    """``A,B,...`` as convention names, each known (``--conventions``)."""
+    names = tuple(n.strip() for n in (value or "").split(",") if n.strip())
+    unknown = [n for n in names if n not in CONVENTIONS]
+    if unknown:
+        raise click.BadParameter(f"unknown convention {unknown[0]!r}; use names from "
+                                 f"{', '.join(CONVENTIONS)}", ctx, param)
+    return names
+
+
+def _given(name: str) -> bool:
+    """Whether the option ``name`` was given on the command line (not a default)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
 
 
 def _output(fmt, table, output, plot=None, depth=None, top=None, log_energy=False) -> Output:
@@ -148,6 +188,9 @@ counting_options = _grouped(
                  help="Also report EC at this assumed uniform firing rate (0..1)."),
     click.option("--strict", is_flag=True,
                  help="Fail on parameterised modules that no rule counts."),
+    click.option("--convention", type=click.Choice(list(CONVENTIONS)), default=None,
+                 help="Count and price as a published source does (sets --mode, BatchNorm and "
+                      "--energy; see docs/energy.md)."),
 )
 
 data_options = _grouped(

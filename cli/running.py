@@ -74,8 +74,9 @@ def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, dat
     total = len(batches) if data.max_batches is None else min(len(batches), data.max_batches)
     with diagnostics.progress(f"profiling {loaded.name}", total) as step:
         try:
-            report = count_syops(model, batches, mode=counting.mode, fuse_bn=counting.fuse_bn,
-                                 energy=counting.energy, strict=counting.strict,
+            report = count_syops(model, batches, **counting.engine_options(
+                                     loaded.info.family if loaded.info else None),
+                                 strict=counting.strict,
                                  max_batches=data.max_batches, progress=step)
         except (RuntimeError, IndexError) as exc:
             if not looks_like_shape_error(exc):
@@ -87,4 +88,4 @@ def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, dat
         diagnostics.warn(f"skipped {len(dataset.skipped)} bad file(s), first: {dataset.skipped[0]}")
     report = replace(report, model=loaded.name, data=dataset.describe())
     T = loaded.info.T if loaded.info else dataset.info.T
-    return Profiled(report, T, loaded.weights, dataset.info.synthetic)
+    return Profiled(report, T, loaded.weights, dataset.info.synthetic, counting.convention)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from syops.conventions import convention
 from syops.energy import EnergyModel
 
 from .records import RANDOM_INIT
-from .tables import number
+from .tables import energy_spread, number
 
 MODE_MEANING = {"exact": "ACs = non-zero input x weight pairs applied",
                 "rate": "ACs = dense SyOPs x input firing rate"}
@@ -34,8 +35,9 @@ def provenance(records: Iterable[dict[str, Any]]) -> str:
 def conventions(record: dict[str, Any]) -> str:
     """Counting and energy conventions (shared by every record of one run), two lines."""
     mode = record["mode"]
+    bn_macs = convention(record["convention"]).bn_macs if record.get("convention") else 2
     bn = ("BN folded into the preceding conv/linear" if record["fuse_bn"]
-          else "BN left in place at 2 MACs per element")
+          else f"BN left in place at {bn_macs} MAC{'s' if bn_macs != 1 else ''} per element")
     return (f"Counting: AC mode {mode} ({MODE_MEANING.get(mode, mode)}); {bn}; per sample.\n"
             f"Energy: preset {record['energy_preset']} ({figures(record)}); DC from the "
             f"measured counts; EC from every spike input silent to every spike input firing.")
@@ -49,10 +51,10 @@ def figures(record: dict[str, Any]) -> str:
 
 
 def breakdown(records: list[dict[str, Any]]) -> str:
-    """One line per model splitting its DC into synaptic, neuron and memory energy, when the
+    """One line splitting each model's DC into synaptic, neuron and memory energy, when a
     preset charges more than synaptic operations; empty otherwise."""
-    if not records or "energy_model" not in records[0] \
-            or not EnergyModel(**records[0]["energy_model"]).has_extra_terms:
+    if not any("energy_model" in r and EnergyModel(**r["energy_model"]).has_extra_terms
+               for r in records):
         return ""
     lines = []
     for r in records:
@@ -67,4 +69,13 @@ def caption(records: list[dict[str, Any]]) -> str:
     if not records:
         return ""
     return "\n".join(filter(None, [provenance(records), conventions(records[0]),
-                                   breakdown(records)]))
+                                   named(records), breakdown(records), energy_spread(records)]))
+
+
+def named(records: list[dict[str, Any]]) -> str:
+    """Where each named convention comes from, when rows were counted under them (the
+    Counting line above is then the first row's)."""
+    names = dict.fromkeys(r["convention"] for r in records if r.get("convention"))
+    if not names:
+        return ""
+    return "Conventions: " + "; ".join(f"{n}: {convention(n).source}" for n in names) + "."

@@ -28,6 +28,7 @@ class Profiled:
     T: int | None
     weights: str = RANDOM_INIT  # "random init", or the file the weights came from
     synthetic_data: bool = True
+    convention: str | None = None  # the named convention it was counted under, if any
 
 
 def record(profiled: Profiled, *, rate: float | None = None, depth: int | None = None,
@@ -36,7 +37,8 @@ def record(profiled: Profiled, *, rate: float | None = None, depth: int | None =
     report = profiled.report
     summary = report.to_dict()
     out = {"schema_version": SCHEMA_VERSION, "model": summary.pop("model"), "T": profiled.T,
-           "weights": profiled.weights, "synthetic_data": profiled.synthetic_data, **summary,
+           "weights": profiled.weights, "synthetic_data": profiled.synthetic_data,
+           "convention": profiled.convention, **summary,
            "energy_model": asdict(report.energy_model),
            "energy_breakdown_mj": report.energy_breakdown(),
            "energy_layers": report.energy_layers().to_dict(orient="records")}

@@ -11,7 +11,7 @@ import pandas as pd
 from rich.table import Table
 
 TEXT_COLUMNS = {"model", "name", "type", "signal", "family", "input", "data set", "connect",
-                "description"}
+                "description", "convention", "differs from first"}
 MISSING = "—"
 
 
@@ -31,11 +31,35 @@ def percent(value: float | None) -> str:
     return number(value, 0.01, 2, significant=2)
 
 
+def energy_spread(records: Iterable[dict[str, Any]]) -> str:
+    """One sentence on the per-sample DC of each record: mean with its 95 % interval, p5 /
+    p50 / p95 and the samples a +/- 1 % interval needs (empty without statistics)."""
+    parts = []
+    for r in records:
+        s = r.get("energy_stats")
+        if not s:
+            continue
+        unit = "samples" if s["figures"] == s["samples"] else "batches"
+        interval = " (one figure: no interval)"
+        if s["ci95_high_mj"] is not None and s["mean_mj"]:
+            half = (s["ci95_high_mj"] - s["mean_mj"]) / abs(s["mean_mj"])
+            interval = (f" ± {percent(half)} % (95 % CI, t on {s['basis']}, "
+                        f"{s['figures']} {unit})")
+        needed = s["samples_for_1pct"]
+        needed = f"; ± 1 % needs {needed:,} sample{'s' * (needed != 1)}" if needed else ""
+        spread = "/".join(number(s[f"p{q}_mj"], significant=4) for q in (5, 50, 95))
+        parts.append(f"{r['model']} {number(s['mean_mj'], significant=4)} mJ{interval}, "
+                     f"p5/p50/p95 {spread} mJ{needed}")
+    return f"DC per sample: {'; '.join(parts)}." if parts else ""
+
+
 def summary_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per model: counts in G per sample, energy in mJ per sample."""
     rows = []
     for r in records:
-        row = {"model": r["model"], "params (M)": number(r["params"], 1e6, 2, significant=0),
+        row = {"model": r["model"], **({"convention": r["convention"]} if r.get("convention")
+                                       else {}),
+               "params (M)": number(r["params"], 1e6, 2, significant=0),
                "T": MISSING if r["T"] is None else str(r["T"]), "samples": str(r["samples"]),
                "MACs (G)": number(r["macs"], 1e9), "ACs (G)": number(r["acs"], 1e9),
                "SyOPs (G)": number(r["syops"], 1e9), "firing rate (%)": percent(r["firing_rate"]),
@@ -45,6 +69,8 @@ def summary_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             row[f"EC @ {r['rate']:g} (mJ)"] = number(r["ec_at_rate_mj"])
         if "relative_energy" in r:
             row["DC vs first"] = number(r["relative_energy"], digits=2) + "x"
+        if "differences" in r:
+            row["differs from first"] = "; ".join(r["differences"]) or MISSING
         rows.append(row)
     return pd.DataFrame(rows)
 

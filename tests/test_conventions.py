@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from cli_helpers import TINY_ARGS, invoke, json_records, one_error_line, tiny  # noqa: F401
 from syops import count_syops
 from syops.conventions import CONVENTIONS, convention, convention_options, differences
 
@@ -64,3 +65,50 @@ def test_counts_under_each_convention_by_hand(name, macs, memory_pj):
     report = count_syops(model, torch.rand(1, 1, 4, 4) + 0.5, **convention_options(name))
     assert (report.macs, report.acs) == (macs, 0)
     assert report.energy_breakdown()["memory"] == pytest.approx(memory_pj * 1e-9)
+
+
+# --- the command line ---------------------------------------------------------------
+
+BN_ELEMENTS = 2 * 4 * 16 * 16  # TinyEventNet: T=2 steps x 4 channels x 16 x 16 per sample
+
+
+def test_profile_under_a_convention(tiny):
+    plain, = json_records("profile", tiny, *TINY_ARGS)
+    old, = json_records("profile", tiny, *TINY_ARGS, "--convention", "syops-counter")
+    assert (old["convention"], old["mode"], old["fuse_bn"]) == ("syops-counter", "rate", False)
+    assert plain["convention"] is None
+    assert old["macs"] - plain["macs"] == 2 * BN_ELEMENTS  # BN left in place, 2 MACs each
+
+
+def test_a_convention_and_its_own_flags_contradict(tiny):
+    result = invoke("profile", tiny, *TINY_ARGS, "--convention", "aap2023", "--mode", "exact")
+    assert result.exit_code == 2
+    assert "--convention aap2023 sets the AC mode, BatchNorm and energy; drop --mode" in \
+        one_error_line(result)
+
+
+def test_compare_one_model_under_several_conventions(tiny):
+    records = json_records("compare", tiny, *TINY_ARGS, "--conventions", "syops,sj-opcounter")
+    assert [r["convention"] for r in records] == ["syops", "sj-opcounter"]
+    assert [r["differences"] for r in records] == [
+        [], ["BN left in place", "BN 1 MAC per element", "energy horowitz-memory"]]
+    assert records[1]["macs"] - records[0]["macs"] == BN_ELEMENTS
+    assert records[1]["energy_breakdown_mj"]["memory"] > 0 == records[0]["energy_breakdown_mj"][
+        "memory"]
+    table = invoke("compare", tiny, *TINY_ARGS, "--conventions", "syops,sj-opcounter")
+    assert "differs from first" in table.stdout and "Conventions: syops:" in table.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--conventions", "syops,snn"], "unknown convention 'snn'"),
+    (["--conventions", "syops", "--convention", "aap2023"], "give one NAME and no --convention"),
+])
+def test_bad_conventions(tiny, args, message):
+    result = invoke("compare", tiny, *TINY_ARGS, *args)
+    assert result.exit_code == 2 and message in one_error_line(result)
+
+
+def test_conventions_compare_one_model_only(tiny):
+    result = invoke("compare", tiny, tiny, *TINY_ARGS, "--conventions", "syops,aap2023")
+    assert result.exit_code == 2
+    assert "--conventions shows one model under several conventions" in one_error_line(result)
