@@ -4,6 +4,7 @@ the CLI under torchrun giving the JSON totals of one process."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pickle
@@ -23,6 +24,7 @@ from cli_helpers import TINY_ARGS, json_records, tiny  # noqa: F401  (fixture)
 from syops import count_syops
 from syops.distributed import (Launch, RankError, common_batches, exchange, launch_from_env,
                                rank_device, reduce_report, shard_indices, unwrap)
+from syops.longrun import Checkpoints, read_partial
 from syops.report import BatchTotals, LayerCounts, Report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,6 +190,15 @@ def _all_empty_job(rank, world):
     return count_syops(SpikeNet(), [])
 
 
+def _checkpoint_job(path, rank, world):
+    """9 samples in batches of 2 on 2 ranks (shards of 5 and 4), saving after every batch
+    that both ranks complete: after 1 batch (items 0-3) and 2 batches (items 0-7)."""
+    save = Checkpoints(path, 1, fingerprint={"run": "9 samples"}, batch_size=2, items=9)
+    shard = _data(9)[list(shard_indices(9, rank, world))]
+    count_syops(SpikeNet(), _batches(shard, 2), on_batch=save)
+    return save.saved
+
+
 JOBS = {"reduce": _reduce_job, "failing": _failing_job, "unpicklable": _unpicklable_job,
         "count": _count_job, "count_error": _count_error_job, "count_empty": _count_empty_job,
         "all_empty": _all_empty_job, "after_errors": _reduce_job}
@@ -195,9 +206,12 @@ JOBS = {"reduce": _reduce_job, "failing": _failing_job, "unpicklable": _unpickla
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
-    """The results of JOBS on a 2-process gloo group, per job: one tuple per rank."""
-    results = run_ranks(JOBS, tmp_path_factory.mktemp("ranks"))
-    return {name: [r[name] for r in results] for name in JOBS}
+    """The results of JOBS on a 2-process gloo group, per job: one tuple per rank (and
+    ``partial``: the file the checkpoint job saved)."""
+    folder = tmp_path_factory.mktemp("ranks")
+    jobs = {**JOBS, "checkpoints": functools.partial(_checkpoint_job, str(folder / "p.json"))}
+    results = run_ranks(jobs, folder)
+    return {"partial": folder / "p.json", **{name: [r[name] for r in results] for name in jobs}}
 
 
 def test_reduce_sums_every_ranks_report(ranks):
@@ -247,6 +261,15 @@ def test_a_rank_with_an_empty_shard_adds_nothing(ranks):
         assert result[:2] == ("error", "ValueError") and "no batches" in result[2]
 
 
+def test_ranks_save_partial_reports_of_a_prefix_together(ranks):
+    assert ranks["checkpoints"] == [("ok", 2)] * 2
+    partial = read_partial(ranks["partial"])
+    assert partial.items_done == 8 and partial.fingerprint == {"run": "9 samples"}
+    single = count_syops(SpikeNet(), _batches(_data(9)[:8], 2))
+    assert partial.report.layer_counts == single.layer_counts
+    assert partial.report.samples == 8
+
+
 # ----------------------------------------------------------------- the CLI under torchrun
 def _cli_env() -> dict:
     path = os.pathsep.join([str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")])
@@ -270,3 +293,28 @@ def test_torchrun_profile_equals_one_process(tmp_path, tiny):
     assert multi["layers"] == single["layers"]
     assert multi["energy_stats"]["samples"] == 5
     assert multi["energy_stats"]["figures"] == 3     # batches [0, 2] [4] and [1, 3]
+
+
+class FailsOnRankOne(nn.Module):
+    """A linear model whose forward fails in the process torchrun numbered 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2 * 2 * 128 * 128, 3)
+
+    def forward(self, x):
+        if os.environ.get("RANK") == "1":
+            raise ValueError("rank 1 cannot read its input")
+        return self.fc(x.flatten(2)).mean(1)
+
+
+def test_torchrun_error_on_one_rank_ends_both_with_it(tmp_path):
+    model = tmp_path / "fails.pt"
+    torch.save(FailsOnRankOne(), model)
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node", "2", "-m", "syops", "profile", str(model),
+                          *TINY_ARGS, "--samples", "4", "-q", "-o", str(tmp_path / "out.json")],
+                         env=_cli_env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and not (tmp_path / "out.json").exists()
+    errors = [line for line in run.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == ["Error: rank 1 cannot read its input"] * 2, run.stderr
