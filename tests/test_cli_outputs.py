@@ -65,11 +65,16 @@ def test_json_schema_version_and_breakdown(tiny):
     assert record["energy_model"] == asdict(PRESETS["loihi"])
     parts = record["energy_breakdown_mj"]
     assert set(parts) == {"synaptic", "neuron", "memory", "total"}
-    # the tiny net has no spiking-neuron module: only synaptic events, at 23.6 pJ each
+    # one synaptic event per AC and per MAC at 23.6 pJ; its threshold (a neuron of
+    # 4 x 16 x 16 outputs, T = 2) updates 2048 times per sample at 52 pJ; 1.7 pJ per spike
     assert parts["synaptic"] == pytest.approx((record["acs"] + record["macs"]) * 23.6e-9)
-    assert (parts["neuron"], parts["memory"]) == (0, 0)
+    assert record["neuron_updates"] == 2048
+    assert parts["neuron"] == pytest.approx(2048 * 52e-9)
+    spikes = record["neuron_updates"] * record["neuron_firing_rate"]
+    assert parts["memory"] == pytest.approx(spikes * 1.7e-9)
     assert record["dc_mj"] == parts["total"]
-    assert [r["name"] for r in record["energy_layers"]] == ["conv.0", "fc"]
+    assert [(r["name"], r["kind"]) for r in record["energy_layers"]] == [
+        ("conv.0", "synaptic"), ("fc", "synaptic"), ("fire", "neuron")]
 
 
 def test_footer_shows_the_breakdown_only_for_presets_beyond_the_synapse(tiny):
