@@ -196,10 +196,12 @@ TERMS = ("synaptic", "neuron", "memory", "total")
 ROW_COLUMNS = ("name", "type", "kind", *(f"{t}_pj" for t in TERMS))
 
 
-def layer_terms_pj(model: EnergyModel, counts: Any) -> dict[str, float]:
-    """Synaptic and memory pJ (raw totals) of one counted layer (a LayerCounts)."""
+def layer_terms_pj(model: EnergyModel, counts: Any,
+                   samples_per_call: float = 1.0) -> dict[str, float]:
+    """Synaptic and memory pJ (raw totals) of one counted layer (a LayerCounts) whose calls
+    held ``samples_per_call`` samples each (the batch: weight reads are per sample)."""
     synaptic = model.ac_pj * counts.acs + model.mac_pj * counts.mac_syops
-    memory = synaptic_memory_pj(model, counts)
+    memory = synaptic_memory_pj(model, counts, samples_per_call)
     return {"synaptic": synaptic, "neuron": 0.0, "memory": memory,
             "total": synaptic + memory}
 
@@ -212,26 +214,31 @@ def neuron_terms_pj(model: EnergyModel, counts: Any) -> dict[str, float]:
 
 
 def energy_rows(model: EnergyModel, layers: Iterable[Any], neurons: Iterable[Any],
-                samples: int) -> list[dict[str, Any]]:
-    """One row per counted layer, then per neuron layer: each term in pJ per sample."""
+                samples: int, forwards: int | None = None) -> list[dict[str, Any]]:
+    """One row per counted layer, then per neuron layer: each term in pJ per sample
+    (``forwards``: the batches the samples came in; None: one sample per batch)."""
+    per_call = samples / forwards if forwards else 1.0
+
     def row(counts, kind, terms):
         per_sample = {f"{t}_pj": v / samples if samples else math.nan for t, v in terms.items()}
         return {"name": counts.name, "type": counts.type, "kind": kind, **per_sample}
-    return ([row(c, "synaptic", layer_terms_pj(model, c)) for c in layers]
+    return ([row(c, "synaptic", layer_terms_pj(model, c, per_call)) for c in layers]
             + [row(c, "neuron", neuron_terms_pj(model, c)) for c in neurons])
 
 
 def breakdown_mj(model: EnergyModel, layers: Iterable[Any], neurons: Iterable[Any],
-                 samples: int) -> dict[str, float]:
-    """``synaptic``, ``neuron``, ``memory`` and ``total`` in mJ per sample. The synaptic
-    term is ``model.mj`` of the per-sample ACs and MACs, as the DC has always been."""
+                 samples: int, forwards: int | None = None) -> dict[str, float]:
+    """``synaptic``, ``neuron``, ``memory`` and ``total`` in mJ per sample (``forwards`` as
+    in ``energy_rows``). The synaptic term is ``model.mj`` of the per-sample ACs and MACs,
+    as the DC has always been."""
     layers, neurons = tuple(layers), tuple(neurons)
     if not samples:
         return dict.fromkeys(TERMS, math.nan)
     synaptic = model.mj(sum(c.acs for c in layers) / samples,
                         sum(c.mac_syops for c in layers) / samples)
     neuron = sum(model.neuron_pj * c.updates for c in neurons) / samples / PJ_PER_MJ
-    memory = (sum(synaptic_memory_pj(model, c) for c in layers)
+    per_call = samples / forwards if forwards else 1.0
+    memory = (sum(synaptic_memory_pj(model, c, per_call) for c in layers)
               + sum(neuron_memory_pj(model, c) for c in neurons)) / samples / PJ_PER_MJ
     return {"synaptic": synaptic, "neuron": neuron, "memory": memory,
             "total": synaptic + neuron + memory}

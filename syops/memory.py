@@ -7,7 +7,8 @@ more energy-efficient than ANNs?"); docs/energy.md states every assumption:
 - a counted (synaptic) layer's spike-input calls read one weight per AC (an event-driven
   core fetches the synapse of each event), or with ``weight_reads="per-spike"`` one weight
   row per input spike; its calls with multi-level input (MACs) read each of its weights once
-  per call (a conventional dataflow reuses a fetched weight across the call's positions);
+  per call and sample (a conventional dataflow reuses a fetched weight across the call's
+  positions, not across samples, so per-sample figures do not depend on the batch size);
 - a neuron layer reads and writes its membrane potential once per state update;
 - a neuron layer writes one value per spike it emits.
 
@@ -53,14 +54,16 @@ def sram_access_pj(size_bytes: float) -> float:
     return SRAM_PJ[-1][1]
 
 
-def synaptic_traffic(counts: Any, weight_reads: str = "per-op") -> Traffic:
+def synaptic_traffic(counts: Any, weight_reads: str = "per-op",
+                     samples_per_call: float = 1.0) -> Traffic:
     """Weight reads of one counted layer (a LayerCounts: ``acs``, ``ones``, ``params``,
-    ``calls``, ``spike_calls``)."""
+    ``calls``, ``spike_calls``), its calls having held ``samples_per_call`` samples each."""
     if weight_reads not in WEIGHT_READS:
         raise ValueError(f"weight_reads must be one of {', '.join(WEIGHT_READS)}, "
                          f"got {weight_reads!r}")
     spike_reads = counts.acs if weight_reads == "per-op" else counts.ones
-    return Traffic(weight_reads=spike_reads + counts.params * (counts.calls - counts.spike_calls))
+    mac_calls = counts.calls - counts.spike_calls
+    return Traffic(weight_reads=spike_reads + counts.params * mac_calls * samples_per_call)
 
 
 def neuron_traffic(counts: Any) -> Traffic:
@@ -89,9 +92,9 @@ def traffic_pj(traffic: Traffic, costs: Traffic) -> float:
     return sum(getattr(traffic, f.name) * getattr(costs, f.name) for f in fields(traffic))
 
 
-def synaptic_memory_pj(model: Any, counts: Any) -> float:
+def synaptic_memory_pj(model: Any, counts: Any, samples_per_call: float = 1.0) -> float:
     """Memory energy (pJ, raw total) of one counted layer under ``model``."""
-    return traffic_pj(synaptic_traffic(counts, model.weight_reads),
+    return traffic_pj(synaptic_traffic(counts, model.weight_reads, samples_per_call),
                       access_costs_pj(model, weights=counts.params))
 
 

@@ -289,13 +289,13 @@ class Report:
         """``synaptic``, ``neuron``, ``memory`` and ``total`` in mJ per sample
         (docs/energy.md states the model of each term)."""
         return breakdown_mj(self._energy(energy), self.layer_counts, self.neuron_counts,
-                            self.samples)
+                            self.samples, self.forwards)
 
     def energy_layers(self, energy: str | EnergyModel | None = None) -> pd.DataFrame:
         """Each energy term in pJ per sample: one row per counted layer, then one per
         neuron layer (``kind`` says which)."""
         rows = energy_rows(self._energy(energy), self.layer_counts, self.neuron_counts,
-                           self.samples)
+                           self.samples, self.forwards)
         return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
 
     def ec(self, rate: float | None = None, energy: str | EnergyModel | None = None):

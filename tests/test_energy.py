@@ -214,3 +214,26 @@ def test_every_term_on_a_tiny_snn():
     assert layers["total_pj"].sum() * 1e-9 == pytest.approx(memory["total"])
     assert report.energy() == report.energy("fp32") == report.energy_breakdown()["total"] \
         == PRESETS["fp32"].mj(9, 0)
+
+
+def test_multi_level_weight_reads_are_per_sample_of_each_call():
+    model = EnergyModel("m", ac_pj=1, mac_pj=2, weight_read_pj=3)
+    # a batch of 4 samples in the multi-level call: 30 + 100 weights x 1 call x 4 samples
+    assert layer_terms_pj(model, layer(), samples_per_call=4)["memory"] == 3 * 430
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_memory_per_sample_does_not_depend_on_the_batch():
+    import torch
+    from torch import nn
+
+    from syops import count_syops
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.BatchNorm2d(2)).eval()
+    x = torch.rand(4, 1, 4, 4) + 0.5
+    one_batch = count_syops(model, x, fuse_bn=False)
+    singles = count_syops(model, [x[i:i + 1] for i in range(4)], fuse_bn=False)
+    # per sample: the conv's 18 and the BN's 4 weights read once each, 10 pJ per read
+    for report in (one_batch, singles):
+        assert report.energy_breakdown("horowitz-memory")["memory"] == pytest.approx(220e-9)
