@@ -7,7 +7,7 @@ import click
 from syops.conventions import differences
 from syops.reports.records import record, with_relative_energy
 
-from .loading import load_model
+from .loading import announce, load_model
 from .errors import UsageError
 from .options import (Counting, DataOptions, Loading, Output, convention_list, counting_options,
                       data_options, loading_options, output_options, run_options)
@@ -53,7 +53,8 @@ def compare_command(names: tuple[str, ...], conventions: tuple[str, ...], counti
     records = []
     for name in names:
         loaded = load_model(name, arch=loading.arch, trust_pickle=loading.trust_pickle,
-                            T=data.time_steps)
+                            T=data.time_steps, arch_args=loading.arch_args)
+        announce(loaded, diagnostics, data.time_first)
         dataset = open_dataset(loaded, data)
         diagnostics.info(f"{loaded.name}: {dataset.describe()}")
         family = loaded.info.family if loaded.info else None

@@ -479,3 +479,16 @@ def load_fitting(module: nn.Module, state: Mapping[str, torch.Tensor], arch: str
                              f"{list(tensor.shape)} in the file, {list(expected[key].shape)} "
                              f"in {arch}")
     module.load_state_dict(state)
+
+
+def announce(loaded: LoadedModel, diagnostics: Any, time_first: bool = False) -> None:
+    """Notes (with -v) and warnings about a loaded model on stderr; --time-first only for
+    models whose input layout syops does not know."""
+    for note in loaded.notes:
+        diagnostics.info(f"{loaded.name}: {note}")
+    for warning in loaded.warnings:
+        diagnostics.warn(warning)
+    if time_first and loaded.info is not None:
+        raise UsageError(f"--time-first is for your own models: {loaded.info.name} knows its "
+                         f"input layout ({loaded.info.name} takes "
+                         f"[B, {', '.join(map(str, loaded.info.input_shape))}])")

@@ -17,6 +17,7 @@ from click.core import ParameterSource
 from syops.conventions import CONVENTIONS, convention, convention_options
 from syops.energy import PRESETS, EnergyModel, energy_model
 from syops.reports.files import output_target
+from syops.imports import parse_kwargs
 from syops.reports.plots import plot_format
 
 from .diagnostics import NORMAL, QUIET, VERBOSE, Diagnostics
@@ -60,6 +61,7 @@ class DataOptions:
     skip_bad: bool
     time_steps: int | None
     workers: int
+    time_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Output:
 class Loading:
     arch: str | None
     trust_pickle: bool
+    arch_args: dict | None = None
 
 
 def _counting(mode, no_fuse_bn, energy, rate, strict, convention=None) -> Counting:
@@ -155,6 +158,13 @@ def _plot_path(ctx, param, value: str | None) -> str | None:
     return _writable(ctx, param, value)
 
 
+def _arch_args(ctx, param, value: str | None) -> dict | None:
+    try:
+        return parse_kwargs(value) if value is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 def _writable(ctx, param, value: str | None) -> str | None:
     """Fail before the work, not after it, on an output path that cannot be written
     (the rules of syops.reports.files.output_target)."""
@@ -195,8 +205,10 @@ counting_options = _grouped(
 
 data_options = _grouped(
     "data", DataOptions,
-    click.option("--dataset", metavar="NAME",
-                 help="dvs-gesture, cifar10-dvs or imagenet (default: the model's)."),
+    click.option("--dataset", metavar="NAME|FILE",
+                 help="A data set name (see docs/data.md; default: the model's), a tensor file "
+                      "(.npy, .npz, .pt: inputs [N, ...], optional labels) or FILE.py:NAME / "
+                      "pkg.module:NAME (a Dataset, DataLoader or iterable of batches)."),
     click.option("--data-root", type=click.Path(file_okay=False), metavar="DIR",
                  help="Where the data set lies; without it a seeded synthetic stand-in is used."),
     click.option("--samples", type=click.IntRange(min=1), metavar="N",
@@ -209,12 +221,18 @@ data_options = _grouped(
                  help="Time steps of the model and of event data (default: the model's)."),
     click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
                  help="DataLoader worker processes."),
+    click.option("--time-first", is_flag=True,
+                 help="The data is [B, T, ...] and the model takes [T, B, ...] (user models)."),
 )
 
 loading_options = _grouped(
     "loading", Loading,
-    click.option("--arch", metavar="NAME",
-                 help="Reference model a state_dict or checkpoint belongs to (see syops models)."),
+    click.option("--arch", metavar="NAME|FILE.py:NAME",
+                 help="Model a state_dict or checkpoint belongs to: a reference model (see "
+                      "syops models), or your class or factory as FILE.py:NAME or "
+                      "pkg.module:NAME."),
+    click.option("--arch-args", metavar="JSON", callback=_arch_args,
+                 help='Keyword arguments of --arch FILE.py:NAME, e.g. \'{"channels": 16}\'.'),
     click.option("--trust-pickle", is_flag=True,
                  help="Allow loading a pickled whole nn.Module (unpickling can run code)."),
 )

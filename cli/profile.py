@@ -6,7 +6,7 @@ import click
 
 from syops.reports.records import record
 
-from .loading import load_model
+from .loading import announce, load_model
 from .options import (Counting, DataOptions, Loading, Output, counting_options, data_options,
                       layer_output_options, loading_options, run_options)
 from .output import check_run_outputs, emit_records
@@ -38,9 +38,8 @@ def profile_command(model: str, counting: Counting, data: DataOptions, loading: 
     """
     check_run_outputs(out, [model], data, counting)
     loaded = load_model(model, arch=loading.arch, trust_pickle=loading.trust_pickle,
-                        T=data.time_steps)
-    for note in loaded.notes:
-        diagnostics.info(f"{loaded.name}: {note}")
+                        T=data.time_steps, arch_args=loading.arch_args)
+    announce(loaded, diagnostics, data.time_first)
     dataset = open_dataset(loaded, data)
     diagnostics.info(f"data: {dataset.describe()}")
     profiled = profile(loaded, dataset, counting, data, samples=data.samples, device=device,

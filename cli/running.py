@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Subset
 from syops import count_syops
 from syops.data import SampleDataset, get_dataset, list_datasets
 from syops.data.registry import find_spec
+from syops.data.user import is_user_data, open_user_data
 from syops.reports.records import Profiled
 
 from .diagnostics import Diagnostics
@@ -30,7 +31,10 @@ def dataset_name(loaded: LoadedModel, data: DataOptions) -> str:
 
 
 def open_dataset(loaded: LoadedModel, data: DataOptions) -> SampleDataset:
-    """The data set to profile on: from ``--data-root``, or the synthetic stand-in."""
+    """The data set to profile on: the user's (a tensor file or FILE.py:NAME), from
+    ``--data-root``, or the synthetic stand-in."""
+    if is_user_data(data.dataset):
+        return open_user_data(data.dataset, time_first=data.time_first, limit=data.samples)
     spec = find_spec(dataset_name(loaded, data))
     T = None
     if spec.uses_T:
@@ -77,7 +81,8 @@ def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, dat
             report = count_syops(model, batches, **counting.engine_options(
                                      loaded.info.family if loaded.info else None),
                                  strict=counting.strict,
-                                 max_batches=data.max_batches, progress=step)
+                                 max_batches=data.max_batches, progress=step,
+                                 time_first=data.time_first)
         except (RuntimeError, IndexError) as exc:
             if not looks_like_shape_error(exc):
                 raise

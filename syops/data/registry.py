@@ -14,6 +14,7 @@ from syops.data.dvs import DEFAULT_T, frames_shape
 from syops.data.errors import DataError
 from syops.data.synthetic import (DEFAULT_SEED, DEFAULT_SIZE, SyntheticEventFrames,
                                   SyntheticImages, build_synthetic)
+from syops.data.user import is_user_data, open_user_data
 
 SPLITS = ("train", "test")
 SYNTHETIC_OPTIONS = ("seed", "size")
@@ -109,6 +110,8 @@ def get_dataset(name: str, root: Union[str, os.PathLike, None] = None, *, T: Opt
     items); cifar10-dvs from a root: ``train_ratio`` (default 0.9); shd from a root:
     ``split_by`` ("time", the default, or "number"). Raises DataError on any problem.
     """
+    if is_user_data(name):  # a tensor file or FILE.py:NAME (syops.data.user)
+        return open_user_data(str(name))
     spec = find_spec(name)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
