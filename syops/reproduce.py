@@ -1,6 +1,7 @@
 """Reproduce published figures with the built-in reference models.
 
     python -m syops.reproduce table2        # Table 2 of Chen et al. 2023, side by side
+    python -m syops.reproduce table4 [--small]   # Table 4 (Spikformer) and ImageNet transformers
     python -m syops.reproduce models [NAME ...]   # MACs, params and input of every model
 
 Models have random weights and see a seeded synthetic input: MACs follow from the
@@ -148,6 +149,123 @@ def render_models(names: Sequence[str], console: Console) -> None:
                   f"the synthetic input is Poisson counts (seed {SEED}).")
 
 
+@dataclass(frozen=True)
+class Published:
+    """A published energy figure of a reference model, and the convention behind it."""
+
+    model: str
+    title: str
+    source: str
+    dc_mj: float
+    convention: str
+    """Key of GAP_NOTES: how the source counted, where it differs from syops."""
+
+
+GAP_NOTES = {
+    "same as ours": "the AAP paper counts as syops does: the image conv and the residual sums "
+                    "cost MACs, spikes cost ACs at their firing rate.",
+    "sums as ACs, conv x1": "the Spikformer paper's formula: E_MAC x the first conv's FLOPs "
+                            "counted once (as in an ANN) + E_AC x rate x T x FLOPs of every "
+                            "other layer, the ADD sums (spike counts) taken for spikes; syops runs "
+                            "the image conv on each of the T copies and costs the sums as MACs.",
+    "sums as ACs": "the Spikingformer authors' syops-counter: MACs only for layers whose input "
+                   "is 100 % non-zero (image conv, head), the ADD sums count as ACs at their "
+                   "non-zero rate, self-attention as T h N d^2 (fr_q + min(fr_k, fr_v)) ACs.",
+    "same MACs": "that counter on Spikingformer-8-512 gives 0.347 G MACs (image conv on the T "
+                 "copies + head), as syops does (syops leaves out the head's 1,000 bias adds); "
+                 "the gap is in the ACs, which follow trained firing rates.",
+    "conv x1": "the SDT paper's formula counts the first conv once (ANN FLOPs) and the rest "
+               "as ACs at rate x T; syops runs it on each of the T copies (T x its MACs).",
+}
+TABLE4 = (  # Chen et al. 2023 (AAP), Table 4: Spikformer-4-384 on CIFAR-100, T = 4
+    Published("spikformer_4_384", "Spikformer ADD", "AAP Table 4", 5.27, "same as ours"),
+    Published("fsnn_spikformer_4_384", "Spikformer IAND", "AAP Table 4", 0.82, "same as ours"),
+    Published("dsnn_spikformer_4_384", "Spikformer IAND+DST", "AAP Table 4", 0.84, "same as ours"),
+)
+IMAGENET_TRANSFORMERS = (  # T = 4, 224 x 224
+    Published("spikformer_8_768", "Spikformer-8-768", "Spikformer paper", 21.48,
+              "sums as ACs, conv x1"),
+    Published("spikformer_8_768", "Spikformer-8-768", "Spikingformer recount", 32.07, "sums as ACs"),
+    Published("spikingformer_8_512", "Spikingformer-8-512", "Spikingformer log", 7.46, "same MACs"),
+    Published("sdt_8_512", "SDT-8-512", "SDT paper", 4.50, "conv x1"),
+    Published("sdt_8_768", "SDT-8-768", "SDT paper", 6.09, "conv x1"),
+)
+SMALL_IMAGE_SIZE = {"cifar100": 16, "imagenet": 32}
+"""``--small``: reduced inputs so that the table runs in seconds (CI); figures then do not
+compare with the published ones."""
+
+
+@dataclass(frozen=True)
+class EnergyRow:
+    """One model counted at its input, beside one published energy."""
+
+    published: Published
+    macs: float
+    spike_syops: float
+    """AC-eligible dense operations: dense SyOPs of the calls whose input was spikes."""
+    ec: tuple[float, float]
+    """EC range in mJ: every spike input silent, every spike input firing."""
+
+    @property
+    def implied_rate(self) -> float | None:
+        """The uniform input firing rate at which our DC equals the published one; None
+        where no rate in [0, 1] reaches it."""
+        low, high = self.ec
+        if high <= low:
+            return None
+        rate = (self.published.dc_mj - low) / (high - low)
+        return rate if 0 <= rate <= 1 else None
+
+
+def energy_rows(entries: Sequence[Published], small: bool = False) -> list[EnergyRow]:
+    """Count each distinct model once (BN folded, rate-free figures) and pair it with its
+    published energies."""
+    reports = {}
+    for name in dict.fromkeys(entry.model for entry in entries):
+        overrides = {"image_size": SMALL_IMAGE_SIZE[model_info(name).dataset]} if small else {}
+        torch.manual_seed(SEED)
+        info = model_info(name, **overrides)
+        data = info.example_input(batch_size=1, seed=SEED)
+        reports[name] = count_syops(create_model(name, **overrides), data, mode="exact")
+    return [EnergyRow(entry, reports[entry.model].macs, reports[entry.model].spike_syops,
+                      reports[entry.model].ec()) for entry in entries]
+
+
+def render_energy_table(title: str, rows: Sequence[EnergyRow], console: Console) -> None:
+    table = Table(title=title)
+    for column in ("Model", "Source", "MACs (G)", "AC-elig. (G)", "EC range (mJ)",
+                   "published DC", "implied rate", "gap by convention"):
+        justify = "left" if column in ("Model", "Source", "gap by convention") else "right"
+        table.add_column(column, justify=justify, overflow="fold")
+    for row in rows:
+        rate = row.implied_rate
+        low, high = row.ec
+        table.add_row(row.published.title, row.published.source, f"{row.macs / GIGA:.3f}",
+                      f"{row.spike_syops / GIGA:.2f}", f"{low:.2f} - {high:.2f}",
+                      f"{row.published.dc_mj:.2f}", "none" if rate is None else f"{rate:.1%}",
+                      row.published.convention)
+    console.print(table)
+
+
+TABLE4_NOTES = """Per image, T = 4, BN folded; MACs: dense operations on non-spike inputs (the image conv on each of the T copies, the ADD residual sums, the time-averaged head inputs, the DSNN accumulation stream); AC-eligible: dense operations on spike inputs (ACs at rate 1). EC range: every spike input silent .. firing (fp32, AC 0.9 pJ, MAC 4.6 pJ). Implied rate: the uniform input firing rate at which our DC (MACs + rate x AC-eligible) equals the published DC; 'none': the published figure lies outside our EC range. Operations counted: those the engine counts (module layers, and functional products where it counts them)."""
+SMALL_NOTE = ("--small: reduced inputs (CIFAR-100 {cifar100} x {cifar100}, ImageNet {imagenet} x "
+              "{imagenet}); the figures do not compare with the published ones. Full size: "
+              "python -m syops.reproduce table4")
+
+
+def render_table4(console: Console, small: bool = False) -> None:
+    """Table 4 of the AAP paper, then the ImageNet spiking transformers."""
+    render_energy_table("Table 4 (Chen et al. 2023): Spikformer-4-384 on CIFAR-100",
+                        energy_rows(TABLE4, small), console)
+    render_energy_table("ImageNet spiking transformers against their published energies",
+                        energy_rows(IMAGENET_TRANSFORMERS, small), console)
+    console.print(TABLE4_NOTES)
+    for label, note in GAP_NOTES.items():
+        console.print(f"'{label}': {note}")
+    if small:
+        console.print(SMALL_NOTE.format(**SMALL_IMAGE_SIZE))
+
+
 def _giga(row: Row) -> str:
     return f"{row.macs / GIGA:.2f}"
 
@@ -161,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("table2", help="Table 2 of the paper: MACs, ACs, DC, params")
+    table4 = commands.add_parser("table4", help="Table 4 (Spikformer) and ImageNet transformers")
+    table4.add_argument("--small", action="store_true",
+                        help="reduced inputs, for a quick run (figures not comparable)")
     models = commands.add_parser("models", help="MACs, params and default input of every model")
     models.add_argument("names", nargs="*", help="model names (default: all)")
     args = parser.parse_args(argv)
@@ -169,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.width = max(console.width, 120)
     if args.command == "table2":
         render_table2(table2_rows(), console)
+        return 0
+    if args.command == "table4":
+        render_table4(console, small=args.small)
         return 0
     try:
         names = [model_info(name).name for name in args.names] or list_models()

@@ -39,10 +39,14 @@ EXPECTED_NAMES = (
      for depth in (18, 34, 50, 101, 152)]
     + ["sew7b", "fsnn7", "dsnn7", "wide7b", "fsnn7w", "dsnn7w"]
 )
+TRANSFORMER_NAMES = ["spikformer_4_384", "fsnn_spikformer_4_384", "dsnn_spikformer_4_384",
+                     "spikformer_8_384", "spikformer_8_512", "spikformer_8_768",
+                     "spikingformer_8_512", "sdt_8_512", "sdt_8_768"]
+"""Their forward shapes are tested in tests/test_transformers.py."""
 
 
 def test_list_models_names_every_reference_model():
-    assert sorted(list_models()) == sorted(EXPECTED_NAMES)
+    assert sorted(list_models()) == sorted(EXPECTED_NAMES + TRANSFORMER_NAMES)
 
 
 @pytest.mark.parametrize("name", EXPECTED_NAMES)
