@@ -36,6 +36,7 @@ class Counting:
     strict: bool
     energy_file: str | None = None  # the --energy TOML file, when one was given
     convention: str | None = None   # --convention: its options replace mode, BN and energy
+    ann_baseline: bool = False      # --ann-baseline: the ReLU network and the break-even rate
 
     def engine_options(self, family: str | None = None) -> dict:
         """count_syops's counting and energy options: the convention's (for a model of
@@ -81,9 +82,11 @@ class Loading:
     arch_args: dict | None = None
 
 
-def _counting(mode, no_fuse_bn, energy, rate, strict, convention=None) -> Counting:
+def _counting(mode, no_fuse_bn, energy, rate, strict, convention=None,
+              ann_baseline=False) -> Counting:
     model, energy_file = energy
-    counting = Counting(mode, not no_fuse_bn, model, rate, strict, energy_file)
+    counting = Counting(mode, not no_fuse_bn, model, rate, strict, energy_file,
+                        ann_baseline=ann_baseline)
     if convention is None:
         return counting
     given = [f"--{name.replace('_', '-')}" for name in ("mode", "no_fuse_bn", "energy")
@@ -201,6 +204,9 @@ counting_options = _grouped(
     click.option("--convention", type=click.Choice(list(CONVENTIONS)), default=None,
                  help="Count and price as a published source does (sets --mode, BatchNorm and "
                       "--energy; see docs/energy.md)."),
+    click.option("--ann-baseline", is_flag=True,
+                 help="Also price the same network with ReLU for every spiking neuron, T = 1, "
+                      "all MACs, and the input firing rate at which the SNN breaks even."),
 )
 
 data_options = _grouped(

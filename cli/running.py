@@ -93,4 +93,5 @@ def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, dat
         diagnostics.warn(f"skipped {len(dataset.skipped)} bad file(s), first: {dataset.skipped[0]}")
     report = replace(report, model=loaded.name, data=dataset.describe())
     T = loaded.info.T if loaded.info else dataset.info.T
-    return Profiled(report, T, loaded.weights, dataset.info.synthetic, counting.convention)
+    return Profiled(report, T, loaded.weights, dataset.info.synthetic, counting.convention,
+                    counting.ann_baseline)

@@ -69,7 +69,19 @@ def caption(records: list[dict[str, Any]]) -> str:
     if not records:
         return ""
     return "\n".join(filter(None, [provenance(records), conventions(records[0]),
-                                   named(records), breakdown(records), energy_spread(records)]))
+                                   named(records), breakdown(records), baseline(records),
+                                   energy_spread(records)]))
+
+
+def baseline(records: list[dict[str, Any]]) -> str:
+    """What the ANN columns mean, when they are there."""
+    if not any("ann_baseline" in r for r in records):
+        return ""
+    return ("ANN: the same network with ReLU for every spiking neuron, T = 1, every layer's "
+            "dense operations as MACs, priced with the same preset. Break-even: the uniform "
+            "input firing rate below which the SNN's DC is lower, from its compute terms "
+            "(synaptic + neuron) and from its total with memory; never: dearer even silent; "
+            "any: cheaper even at rate 1.")
 
 
 def named(records: list[dict[str, Any]]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from syops.baseline import ann_baseline
 from syops.report import Report
 
 from .layers import layer_view
@@ -29,6 +30,7 @@ class Profiled:
     weights: str = RANDOM_INIT  # "random init", or the file the weights came from
     synthetic_data: bool = True
     convention: str | None = None  # the named convention it was counted under, if any
+    ann_baseline: bool = False     # add the ANN baseline and the break-even rates
 
 
 def record(profiled: Profiled, *, rate: float | None = None, depth: int | None = None,
@@ -42,6 +44,8 @@ def record(profiled: Profiled, *, rate: float | None = None, depth: int | None =
            "energy_model": asdict(report.energy_model),
            "energy_breakdown_mj": report.energy_breakdown(),
            "energy_layers": report.energy_layers().to_dict(orient="records")}
+    if profiled.ann_baseline:
+        out["ann_baseline"] = ann_baseline(report, profiled.T)
     if rate is not None:
         out["rate"] = rate
         out["ec_at_rate_mj"] = report.ec(rate)

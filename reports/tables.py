@@ -69,10 +69,23 @@ def summary_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             row[f"EC @ {r['rate']:g} (mJ)"] = number(r["ec_at_rate_mj"])
         if "relative_energy" in r:
             row["DC vs first"] = number(r["relative_energy"], digits=2) + "x"
+        if "ann_baseline" in r:
+            ann = r["ann_baseline"]
+            row["ANN (mJ)"] = number(ann["energy_mj"]["total"])
+            row["break-even rate: compute / memory"] = " / ".join(
+                break_even(ann["break_even_rate"][k]) for k in ("compute", "with_memory"))
         if "differences" in r:
             row["differs from first"] = "; ".join(r["differences"]) or MISSING
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def break_even(rate: float | None) -> str:
+    """A break-even input firing rate for people: a percentage, "never" (the SNN costs more
+    even silent) or "any" (it is cheaper even at rate 1)."""
+    if rate is None:
+        return MISSING
+    return "never" if rate <= 0 else "any" if rate >= 1 else percent(rate) + " %"
 
 
 def layer_frame(record: dict[str, Any]) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from cli_helpers import TINY_ARGS, invoke, json_records, tiny  # noqa: F401
 from syops.baseline import ann_baseline, ann_energy, snn_at_rate
 from test_energy import tiny_snn_report
 
@@ -63,3 +64,18 @@ def test_the_baseline_is_what_the_relu_network_counts():
     x = torch.tensor([[1.0, 0, 1, 0], [1, 1, 0, 0]])
     counted = count_syops(relu, x, signals={"0": "multi-level", "2": "multi-level"})
     assert counted.macs == ann_energy(report, T=1)["macs"] == 18
+
+
+def test_ann_baseline_on_the_command_line(tiny):
+    record, = json_records("profile", tiny, *TINY_ARGS, "--ann-baseline",
+                           "--energy", "horowitz-memory")
+    ann = record["ann_baseline"]
+    assert record["T"] == 2 and ann["macs"] == record["syops"] / 2  # one of two steps, dense
+    assert set(ann["break_even_rate"]) == {"compute", "with_memory"}
+    assert ann["energy_mj"]["neuron"] == 0 and ann["energy_mj"]["memory"] > 0
+    table = invoke("compare", tiny, *TINY_ARGS, "--ann-baseline")
+    assert table.exit_code == 0, table.stderr
+    text = " ".join(table.stdout.split())
+    assert "break-even rate: compute / memory" in text and "ANN: the same network" in text
+    plain, = json_records("profile", tiny, *TINY_ARGS)
+    assert "ann_baseline" not in plain
