@@ -10,8 +10,11 @@ readers in ``syops.data``, so a test that reads these files back checks both sid
 
 from __future__ import annotations
 
+import resource
+import signal
 import struct
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
@@ -214,3 +217,37 @@ def write_image_folder(root: Path, images: Dict[str, Sequence[Tuple[int, int, Tu
         for index, (width, height, colour) in enumerate(specs):
             Image.new("RGB", (width, height), colour).save(root / name / f"img{index}.png")
     return root
+
+
+# ---------------------------------------------------------------- resource guards for readers
+@contextmanager
+def address_space_limited(extra: int):
+    """Cap this process's address space at its current size + ``extra`` bytes (Linux), so a
+    reader that tries to allocate more raises MemoryError instead of succeeding."""
+    size_kb = next(int(line.split()[1]) for line in open("/proc/self/status")
+                   if line.startswith("VmSize:"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (size_kb * 1024 + extra, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+class TookTooLong(Exception):
+    """A guarded read ran past its time limit (a hang, for a test)."""
+
+
+@contextmanager
+def time_limited(seconds: float):
+    """Raise TookTooLong in the main thread once ``seconds`` of wall time have passed."""
+    def expire(signum, frame):
+        raise TookTooLong(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

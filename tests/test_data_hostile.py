@@ -1,12 +1,10 @@
 """Hostile data files (issue 13): huge declared sizes, garbage recordings, empty windows,
 odd polarities, non-finite frames, skip_bad per sample, errors from DataLoader workers."""
 
-import resource
 import struct
 import sys
 import warnings
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ from torch.utils.data import DataLoader
 
 import syops.data.npz
 from cli_helpers import invoke, one_error_line
-from data_fixtures import (AEDAT20_HEADER, EventArrays, aedat31_bytes, cifar10dvs_bytes,
+from data_fixtures import (AEDAT20_HEADER, EventArrays, address_space_limited, aedat31_bytes,
                            make_events, reference_frames, save_events_npz, write_cifar10dvs_tree,
                            write_gesture_tree, write_image_folder)
 from syops.data import DataError, get_dataset
@@ -28,18 +26,9 @@ T = 4
 LIMIT_SLACK = 1 << 30  # address space a reader may add while the RLIMIT_AS guard is on
 
 
-@contextmanager
-def address_space_limited(extra: int = LIMIT_SLACK):
-    """Cap this process's address space at its current size + ``extra`` (Linux), so that
-    allocating gigabytes raises MemoryError instead of succeeding."""
-    size_kb = next(int(line.split()[1]) for line in open("/proc/self/status")
-                   if line.startswith("VmSize:"))
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (size_kb * 1024 + extra, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+def memory_guard():
+    """An address-space cap (current + 1 GiB) that an attempt to allocate gigabytes hits."""
+    return address_space_limited(LIMIT_SLACK)
 
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
@@ -76,7 +65,7 @@ def test_npz_declaring_gigabytes_is_refused_before_allocating(tmp_path):
     # the zip directory: refused by the 1 GiB bound, under a cap that an attempt would hit.
     shape = (2 ** 29 - 64, 1)  # its bytes (and the header) fit the zip's 32-bit size field
     path = npz_declaring(tmp_path / "bomb.npz", "t", shape, uncompressed=2 ** 32 - 1)
-    with address_space_limited():
+    with memory_guard():
         error = expect_named_error(path, lambda: read_npz_arrays_events(path), "4.0 GiB")
     assert "more than the 1 GiB" in str(error)
 
@@ -88,7 +77,7 @@ def read_npz_arrays_events(path):
 @linux_only
 def test_npz_header_larger_than_its_member_is_refused(tmp_path):
     path = npz_declaring(tmp_path / "f.npz", "frames", (1 << 30, 8))  # 64 GiB in 192 bytes
-    with address_space_limited():
+    with memory_guard():
         expect_named_error(path, lambda: read_frames_npz(path, (1 << 30, 8)),
                            "declares 68719476736 bytes but its member holds 192")
 
@@ -120,7 +109,7 @@ def test_image_whose_resize_would_take_gigabytes(tmp_path):
     assert path.stat().st_size < 1000
     data = get_dataset("imagenet", tmp_path)
     index = [sample.path for sample in data.samples].index(str(path))
-    with address_space_limited():
+    with memory_guard():
         error = expect_named_error(path, lambda: data[index], "1 x 60000 pixels")
     assert "67108864 pixels" in str(error)
     kept = get_dataset("imagenet", tmp_path, skip_bad=True)

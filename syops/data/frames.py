@@ -46,7 +46,7 @@ def read_frames_npz(path: Path, shape: Tuple[int, int, int, int]) -> np.ndarray:
     """Read a SpikingJelly frames file (array ``frames``) as float32 of the given shape.
 
     Frames are event counts: NaN, infinite (or beyond float32) and negative values are a
-    DataError, not numbers to profile with.
+    DataError, not numbers to profile with, and so are frames of no events at all.
     """
     frames = read_npz_arrays(path, ("frames",), shapes={"frames": shape})["frames"]
     with np.errstate(over="ignore", invalid="ignore"):
@@ -58,4 +58,6 @@ def read_frames_npz(path: Path, shape: Tuple[int, int, int, int]) -> np.ndarray:
     if counts.size and counts.min() < 0:
         raise broken_file(path, f"frames hold negative values (min {counts.min():g}); event "
                           f"counts cannot be negative")
+    if not counts.any():
+        raise broken_file(path, "frames hold no events (all zero)")
     return counts

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import struct
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -24,8 +25,11 @@ MAX_ARRAY_BYTES = 1 << 30  # 1 GiB: the arrays read from one file, as their head
 NUMBER_KINDS = "biuf"  # bool, signed, unsigned, float
 _NPY_MAGIC = b"\x93NUMPY"
 _HEADER_READERS = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+# What a damaged archive or .npy header makes zipfile, zlib and numpy's header parser
+# (tokenize, ast.literal_eval) raise.
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError,
-                SyntaxError, zipfile.BadZipFile, zlib.error, struct.error)
+                SyntaxError, RecursionError, tokenize.TokenError, zipfile.BadZipFile, zlib.error,
+                struct.error)
 
 
 class Declared(NamedTuple):
