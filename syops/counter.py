@@ -32,10 +32,13 @@ from torch.utils._pytree import tree_leaves
 
 from .energy import EnergyModel, energy_model
 from .fold import folded_batchnorms
+from .interception import ScopedProducts
+from .ops import Contraction, LayerCall, Product
 from .probe import one_sample, run_probe
 from .report import (MULTI_LEVEL, SPIKE, SPIKE_CONVENTIONS, BatchTotals, LayerCounts,
-                     NeuronCounts, Report, SiteCounts, join_levels)
+                     NeuronCounts, Report)
 from .rules import Rule, rule_for
+from .sites import OperandCounts, ProductSite, SiteCounts, join_levels
 from .snn import is_neuron, restore_states, save_states, time_steps
 from .spikes import call_statistics, is_spike
 
@@ -57,35 +60,35 @@ _ACTIVE_LOCK = threading.Lock()
 
 @dataclass
 class _Site:
-    """Mutable running totals of one call site (host numbers, exact)."""
+    """Mutable holder of one call site's counts (a SiteCounts or a ProductSite)."""
 
-    index: int
-    ordinal: int                       # position in the counter's per-batch arrays
-    fixed: bool = False
-    declared_spike: bool = False
-    counts: SiteCounts = None          # type: ignore[assignment]
+    ordinal: int                       # row in the counter's per-batch tables
+    counts: SiteCounts | ProductSite
 
-    def __post_init__(self):
-        self.counts = SiteCounts(self.index, fixed=self.fixed,
-                                 declared_spike=self.declared_spike)
+    @property
+    def fixed(self) -> bool:
+        return getattr(self.counts, "fixed", False)
 
 
 @dataclass
 class _Tally:
-    """One counted layer: its rule, what the probe learnt, and its sites."""
+    """One counted layer (or one op kind in one module): its rule, what the probe learnt,
+    and its sites."""
 
     name: str
-    rule: Rule
+    rule: Rule | None
     params: int
-    binary_sites: dict[int, bool] | None = None   # probe: call index -> input can be spikes
+    type_name: str = ""
+    synaptic: bool = True
+    verdicts: dict[int, Any] | None = None        # probe: call index -> inputs binary
     declared: str | None = None                   # signals={name: ...}
     folded: bool = False                          # a BatchNorm the probe found folding
     input_shape: tuple[int, ...] = ()
     sites: dict[int, _Site] = field(default_factory=dict)
 
-    def counts(self, module: nn.Module) -> LayerCounts:
-        return LayerCounts(self.name, type(module).__name__, self.params, self.input_shape,
-                           self.rule.synaptic, tuple(s.counts for s in self.sites.values()))
+    def counts(self) -> LayerCounts:
+        return LayerCounts(self.name, self.type_name, self.params, self.input_shape,
+                           self.synaptic, tuple(s.counts for s in self.sites.values()))
 
 
 @dataclass
@@ -101,10 +104,42 @@ class _NeuronTally:
 class _Pending:
     """One call whose classification waits for its device statistics."""
 
-    site: _Site
-    dense: int
-    numel: int
-    stats: Tensor   # float64 [pairs, pairs_nonzero, total, nonzero, low, high, fraction, min]
+    record: Callable[[list[float]], None]
+    stats: Tensor   # float64, 1-d
+
+
+BATCH_COLUMNS = ("dense", "c1", "c2", "c3")
+
+
+def _new_batch() -> dict:
+    return {"samples": 0, "updates": 0, **{column: {} for column in BATCH_COLUMNS}}
+
+
+def both_pairs(product: Contraction, events: bool) -> Tensor:
+    """Pairs of non-zero elements of both operands that a contraction multiplies (|values|
+    weighted under events): the operands summed over their own indices, then contracted
+    over the shared ones."""
+    shared = [c for c in product.a_index if c in product.b_index]
+    a, b = (t.abs() if events else t for t in (product.a, product.b))
+    a_keep = "".join(c for c in product.a_index if c in shared)
+    b_keep = "".join(c for c in product.b_index if c in shared)
+    a = torch.einsum(f"{product.a_index}->{a_keep}", a.double())
+    b = torch.einsum(f"{product.b_index}->{b_keep}", b.double())
+    return torch.einsum(f"{a_keep},{b_keep}->", a, b)
+
+
+def call_kind(total: float, nonzero: float, low: float, high: float, fraction: float,
+              smallest: float, events: bool) -> tuple[bool, bool, float | None]:
+    """(binary, integer-valued, the one non-zero magnitude or NaN or None) of one input."""
+    binary = is_spike(total, nonzero, low, high)
+    magnitude = max(abs(low), abs(high))
+    if nonzero == 0:
+        level = None
+    elif binary:
+        level = 1.0
+    else:
+        level = magnitude if events and smallest == magnitude else math.nan
+    return binary, binary or (events and fraction == 0), level
 
 
 def _first_tensor(args: Any) -> Tensor | None:
@@ -179,7 +214,8 @@ class SyopsCounter:
         self._calls: dict[nn.Module, int] = {}      # calls of each layer in this forward
         self._ran: set[str] = set()
         self._sites: list[_Site] = []
-        self._batch = {"samples": 0, "dense": {}, "acs": {}, "nonzero": {}, "updates": 0}
+        self._batch = _new_batch()
+        self._ops: dict[tuple[str, str], _Tally] = {}
         self._batches: list[tuple[int, np.ndarray, int]] = []
         self._forward_samples = 0
         self.count_samples = True
@@ -197,7 +233,8 @@ class SyopsCounter:
             if rule is None or module in self._free_bns:
                 continue
             params = sum(p.numel() for p in module.parameters(recurse=False))
-            layers[module] = _Tally(name, rule, params, declared=self.signals.get(name))
+            layers[module] = _Tally(name, rule, params, type(module).__name__, rule.synaptic,
+                                    declared=self.signals.get(name))
         return layers
 
     def __enter__(self) -> SyopsCounter:
@@ -334,6 +371,7 @@ class SyopsCounter:
             self._warn(f"type probe failed ({type(err).__name__}: {err}); signals classified "
                        "from the observed inputs alone, and BatchNorms applied in forward() "
                        "are not folded")
+            self._watch_products({self.model: ""})
             return
         if not self._neurons and any(any(s.values()) for s in found.binary.values()):
             self._warn("no spiking neuron recognised in the model, yet some layer inputs are "
@@ -342,62 +380,200 @@ class SyopsCounter:
         for module, tally in self._layers.items():
             tally.folded = self.fuse_bn and module in found.folds
             if self.classify == "probe":
-                tally.binary_sites = found.binary.get(tally.name)
+                tally.verdicts = found.binary.get(tally.name)
+        for (scope, op), verdicts in found.ops.items():
+            self._op_tally(scope, op).verdicts = verdicts if self.classify == "probe" else None
+        for (scope, op), error in found.op_errors.items():
+            self._warn(f"{op} in {scope or 'the model'} not counted ({error})")
+        modules = dict(self.model.named_modules())
+        self._watch_products({modules[scope]: scope for scope, _ in found.ops})
 
-    # --- counting ---------------------------------------------------------------------
-    def _site(self, module: nn.Module, tally: _Tally) -> _Site:
-        index = self._calls.get(module, 0)
-        self._calls[module] = index + 1
+    def _watch_products(self, scopes: dict[nn.Module, str]) -> None:
+        """Count the functional products run inside ``scopes`` (none of their counted
+        layers' own)."""
+        if not scopes:
+            return
+        inside = {m for scope in scopes for m in scope.modules()}
+        suspend = [m for m in self._layers if m in inside]
+        watcher = ScopedProducts(self._count_products)
+        self._handles += watcher.attach(scopes, suspend)
+        if self.model in scopes:  # attached from inside the model's own pre-hook: enter now
+            watcher.enter(scopes[self.model])
+
+    # --- counting layers ------------------------------------------------------------
+    def _site(self, tally: _Tally, key: Any, make: Callable[[int], Any]) -> _Site:
+        index = self._calls.get(key, 0)
+        self._calls[key] = index + 1
         site = tally.sites.get(index)
         if site is None:
-            fixed = (not tally.rule.synaptic or tally.declared == MULTI_LEVEL
-                     or (tally.declared is None and tally.binary_sites is not None
-                         and tally.binary_sites.get(index) is False))
-            site = tally.sites[index] = _Site(index, len(self._sites), fixed,
-                                              tally.declared == SPIKE)
+            site = tally.sites[index] = _Site(len(self._sites), make(index))
             self._sites.append(site)
         return site
+
+    def _layer_site(self, tally: _Tally, key: Any) -> _Site:
+        def make(index: int) -> SiteCounts:
+            verdict = tally.verdicts.get(index) if tally.verdicts is not None else None
+            fixed = (not tally.synaptic or tally.declared == MULTI_LEVEL
+                     or (tally.declared is None and verdict is not None and not all(
+                         verdict if isinstance(verdict, tuple) else (verdict,))))
+            return SiteCounts(index, fixed=fixed, declared_spike=tally.declared == SPIKE,
+                              events=self.spikes == "events")
+        return self._site(tally, key, make)
 
     def _dense(self, tally: _Tally, module: nn.Module, x: Tensor, output: Any) -> int:
         y = _first_tensor(output)
         dense = tally.rule.dense(module, x, y)
-        return dense if tally.rule.synaptic else dense * self.bn_macs
+        return dense if tally.synaptic else dense * self.bn_macs
 
     def _count_call(self, module: nn.Module, tally: _Tally, x: Tensor, output: Any) -> None:
         if tally.folded:
             return
-        site = self._site(module, tally)
-        dense = self._dense(tally, module, x, output)
         tally.input_shape = tuple(x.shape)
-        site.counts = replace(site.counts, calls=site.counts.calls + 1,
-                              dense=site.counts.dense + dense)
+        self._measure(self._layer_site(tally, module), tally.rule, module, x,
+                      self._dense(tally, module, x, output))
+
+    def _measure(self, site: _Site, rule: Rule, module: Any, x: Tensor, dense: int) -> None:
+        """Count one call of a layer (or functional layer) on input ``x``."""
+        counts = site.counts
+        site.counts = replace(counts, calls=counts.calls + 1, dense=counts.dense + dense)
         self._add(self._batch["dense"], site.ordinal, dense)
         if site.fixed or x.numel() == 0:
             return
-        rule, declared = tally.rule, tally.declared == SPIKE
         events = self.spikes == "events"
-        sums, nz_sums, stats = call_statistics(x, rule.count_dims,
-                                               nonzero_sums=declared or events, events=events)
+        sums, nz_sums, stats = call_statistics(x, rule.count_dims, events=events,
+                                               nonzero_sums=counts.declared_spike or events)
         if self.mode == "exact":
             pairs = rule.spike_pairs(module, sums if rule.count_dims else stats[0], self._cache)
             nz_pairs = (rule.spike_pairs(module, nz_sums if rule.count_dims else nz_sums.sum(),
                                          self._cache) if nz_sums is not None else pairs)
         else:
             pairs = nz_pairs = stats[0]
-        self._pending.append(_Pending(site, dense, x.numel(),
-                                      torch.cat((torch.stack((pairs, nz_pairs)), stats))))
+        numel = x.numel()
+        self._pending.append(_Pending(
+            lambda row: self._record_layer(site, dense, numel, *row),
+            torch.cat((torch.stack((pairs, nz_pairs)), stats))))
+
+    def _record_layer(self, site: _Site, dense: int, numel: int, pairs: float, nz_pairs: float,
+                      total: float, nonzero: float, low: float, high: float, fraction: float,
+                      smallest: float) -> None:
+        counts = site.counts
+        binary, integer, level = call_kind(total, nonzero, low, high, fraction, smallest,
+                                           self.spikes == "events")
+        if self.mode == "exact":
+            acs, acs_nz = pairs, nz_pairs
+        else:
+            acs, acs_nz = dense * total / numel, dense * nonzero / numel
+        site.counts = replace(
+            counts, binary=counts.binary and binary, integer=counts.integer and integer,
+            level=join_levels(counts.level, level),
+            acs_main=counts.acs_main + acs, acs_nonzero=counts.acs_nonzero + acs_nz,
+            nonzero=counts.nonzero + int(nonzero), elements=counts.elements + numel)
+        self._add(self._batch["c1"], site.ordinal, acs)
+        self._add(self._batch["c2"], site.ordinal, acs_nz)
+
+    # --- counting functional products --------------------------------------------------
+    def _op_tally(self, scope: str, op: str) -> _Tally:
+        key = (scope, op)
+        tally = self._ops.get(key)
+        if tally is None:
+            tally = self._ops[key] = _Tally(scope, None, 0, op)
+        return tally
+
+    def _count_products(self, scope: str, op: str, rule: Callable, args: tuple,
+                        kwargs: dict) -> None:
+        try:
+            products = rule(args, kwargs)
+        except Exception as err:  # never break the user's forward; say what was not counted
+            self._warn(f"{op} in {scope or 'the model'} not counted "
+                       f"({type(err).__name__}: {err})")
+            return
+        tally = self._op_tally(scope, op)
+        for product in products:
+            self._count_product(tally, product)
+
+    def _count_product(self, tally: _Tally, product: Product) -> None:
+        key = (tally.name, tally.type_name)
+        if isinstance(product, LayerCall):
+            tally.input_shape = tuple(product.x.shape)
+            dense = product.rule.dense(product.geometry, product.x,
+                                       torch.empty(product.output_shape, device="meta"))
+            self._measure(self._layer_site(tally, key), product.rule, product.geometry,
+                          product.x, dense)
+            return
+        live = self._live_operands(tally, product)
+        site = self._site(tally, key, lambda index: ProductSite(
+            index, a=OperandCounts(fixed=not live[0], events=self.spikes == "events"),
+            b=OperandCounts(fixed=not live[1], events=self.spikes == "events")))
+        tally.input_shape = tuple(product.a.shape) if product.a is not None else ()
+        self._measure_product(site, product)
+
+    def _live_operands(self, tally: _Tally, product: Contraction) -> tuple[bool, bool]:
+        """Which operands may carry spikes: tensors, not weights, binary in the probe."""
+        index = self._calls.get((tally.name, tally.type_name), 0)
+        verdict = tally.verdicts.get(index) if tally.verdicts is not None else None
+        live = [t is not None and not fixed
+                for t, fixed in ((product.a, product.a_fixed), (product.b, product.b_fixed))]
+        if verdict is not None:
+            live = [ok and bool(v) for ok, v in zip(live, verdict)]
+        return live[0], live[1]
+
+    def _measure_product(self, site: _Site, product: Contraction) -> None:
+        counts, dense = site.counts, product.dense
+        site.counts = replace(counts, calls=counts.calls + 1, dense=counts.dense + dense)
+        self._add(self._batch["dense"], site.ordinal, dense)
+        a_live, b_live = not counts.a.fixed, not counts.b.fixed
+        if not (a_live or b_live) or dense == 0:
+            return
+        events = self.spikes == "events"
+        zero = torch.zeros(6, dtype=torch.float64,
+                           device=(product.a if a_live else product.b).device)
+        a_stats = call_statistics(product.a, events=events).stats if a_live else zero
+        b_stats = call_statistics(product.b, events=events).stats if b_live else zero
+        both = (both_pairs(product, events) if a_live and b_live and self.mode == "exact"
+                else zero[:1].squeeze(0))
+        numels = (product.a.numel() if a_live else 0, product.b.numel() if b_live else 0)
+        self._pending.append(_Pending(
+            lambda row: self._record_product(site, dense, numels, row),
+            torch.cat((both.reshape(1), a_stats, b_stats))))
+
+    def _record_product(self, site: _Site, dense: int, numels: tuple[int, int],
+                        row: list[float]) -> None:
+        counts, events = site.counts, self.spikes == "events"
+        operands, means = [], []
+        for operand, stats, numel in ((counts.a, row[1:7], numels[0]),
+                                      (counts.b, row[7:13], numels[1])):
+            if operand.fixed or numel == 0:
+                operands.append(operand)
+                means.append(0.0)
+                continue
+            binary, integer, level = call_kind(*stats, events)
+            operands.append(operand + OperandCounts(
+                binary=binary, integer=integer, level=level, nonzero=int(stats[1]),
+                elements=numel))
+            means.append(stats[0] / numel)
+        acs_a, acs_b = dense * means[0], dense * means[1]
+        acs_both = row[0] if self.mode == "exact" else dense * means[0] * means[1]
+        site.counts = replace(counts, a=operands[0], b=operands[1],
+                              acs_a=counts.acs_a + acs_a, acs_b=counts.acs_b + acs_b,
+                              acs_both=counts.acs_both + acs_both)
+        for column, value in (("c1", acs_a), ("c2", acs_b), ("c3", acs_both)):
+            self._add(self._batch[column], site.ordinal, value)
 
     @staticmethod
     def _add(table: dict, key: int, value: float) -> None:
         table[key] = table.get(key, 0) + value
 
+    # --- reading back -------------------------------------------------------------------
     def flush(self) -> None:
         """Read the device statistics of the calls so far (one synchronisation) and close
         the current batch."""
         if self._pending:
-            rows = torch.stack([p.stats for p in self._pending]).tolist()
-            for pending, row in zip(self._pending, rows):
-                self._record(pending, *row)
+            flat = torch.cat([p.stats for p in self._pending]).tolist()
+            offset = 0
+            for pending in self._pending:
+                size = pending.stats.numel()
+                pending.record(flat[offset:offset + size])
+                offset += size
             self._pending.clear()
         if self._neuron_pending:
             spikes = torch.stack([s for _, s in self._neuron_pending]).tolist()
@@ -406,43 +582,16 @@ class SyopsCounter:
             self._neuron_pending.clear()
         self._close_batch()
 
-    def _record(self, pending: _Pending, pairs: float, nz_pairs: float, total: float,
-                nonzero: float, low: float, high: float, fraction: float,
-                smallest: float) -> None:
-        site, counts = pending.site, pending.site.counts
-        binary = is_spike(total, nonzero, low, high)
-        events = self.spikes == "events"
-        magnitude = max(abs(low), abs(high))
-        if nonzero == 0:
-            level = None
-        elif binary:
-            level = 1.0
-        else:
-            level = magnitude if events and smallest == magnitude else math.nan
-        if self.mode == "exact":
-            acs, acs_nz = pairs, nz_pairs
-        else:
-            acs = pending.dense * total / pending.numel
-            acs_nz = pending.dense * nonzero / pending.numel
-        site.counts = replace(
-            counts, events=events, binary=counts.binary and binary,
-            integer=counts.integer and (binary or (events and fraction == 0)),
-            level=join_levels(counts.level, level),
-            acs_main=counts.acs_main + acs, acs_nonzero=counts.acs_nonzero + acs_nz,
-            nonzero=counts.nonzero + int(nonzero), elements=counts.elements + pending.numel)
-        self._add(self._batch["acs"], site.ordinal, acs)
-        self._add(self._batch["nonzero"], site.ordinal, acs_nz)
-
     def _close_batch(self) -> None:
         batch = self._batch
         if not batch["samples"] and not batch["dense"]:
             return
-        table = np.zeros((len(self._sites), 3))
-        for column, key in enumerate(("dense", "acs", "nonzero")):
+        table = np.zeros((len(self._sites), 4))
+        for column, key in enumerate(BATCH_COLUMNS):
             for ordinal, value in batch[key].items():
                 table[ordinal, column] = value
         self._batches.append((batch["samples"], table, batch["updates"]))
-        self._batch = {"samples": 0, "dense": {}, "acs": {}, "nonzero": {}, "updates": 0}
+        self._batch = _new_batch()
 
     def add_samples(self, samples: int) -> None:
         """Count ``samples`` for the current batch (when the caller knows them, e.g. from
@@ -451,16 +600,14 @@ class SyopsCounter:
         self._batch["samples"] += samples
 
     # --- result -----------------------------------------------------------------------
-    def _batch_totals(self, sites: list[SiteCounts]) -> tuple[BatchTotals, ...]:
+    def _batch_totals(self, sites: list) -> tuple[BatchTotals, ...]:
         """Each batch's totals under the run's final classification of every site."""
-        spike = np.array([s.signal != MULTI_LEVEL for s in sites], dtype=bool)
-        nonzero = np.array([s.signal == SPIKE and (s.declared_spike or not s.binary)
-                            for s in sites], dtype=bool)
+        weights = np.array([s.weights() for s in sites]).reshape(-1, 4)
         rows = []
         for samples, table, updates in self._batches:
-            n = table.shape[0]
-            acs = np.where(nonzero[:n], table[:, 2], table[:, 1])[spike[:n]].sum()
-            macs = table[~spike[:n], 0].sum()
+            mine = weights[:table.shape[0]]
+            macs = (table[:, 0] * mine[:, 0]).sum()
+            acs = (table[:, 1:] * mine[:, 1:]).sum()
             rows.append(BatchTotals(samples, float(acs), int(round(macs)), updates))
         return tuple(rows)
 
@@ -475,16 +622,20 @@ class SyopsCounter:
         if total < 1:
             raise ValueError("no samples were counted (the model never ran on a non-empty "
                              "batch); count some data, or pass report(samples=N)")
-        counted = [t.counts(m) for m, t in self._layers.items() if t.sites]
+        counted = [t.counts() for t in (*self._layers.values(), *self._ops.values())
+                   if t.sites]
         sites = [s.counts for s in self._sites]
         neurons = [NeuronCounts(t.name, type(m).__name__, t.neurons, t.calls, t.updates, t.spikes)
                    for m, t in self._neurons.items() if t.calls]
         types = set(self._uncounted.values())
+        modules = dict(self.model.named_modules())
+        by_ops = {type(modules[scope]).__name__ for scope, _ in self._ops if scope in modules}
+        ran = self._ran - by_ops
         return Report(
             layer_counts=tuple(counted), samples=total, forwards=self.forwards,
             params=sum(p.numel() for p in self.model.parameters()),
             mode=self.mode, fuse_bn=self.fuse_bn, energy_model=self.energy_model,
-            not_counted=tuple(sorted(self._ran)), unused=tuple(sorted(types - self._ran)),
+            not_counted=tuple(sorted(ran)), unused=tuple(sorted(types - self._ran - by_ops)),
             classification=self.classify, notes=tuple(self.notes),
             neuron_counts=tuple(neurons), spikes=self.spikes, warnings=tuple(self.warnings),
             batches=self._batch_totals(sites) if samples is None else ())

@@ -27,6 +27,8 @@ from torch import Tensor, nn
 from torch.utils._pytree import tree_map
 
 from .fold import can_fold, folded_batchnorms
+from .interception import ScopedProducts
+from .ops import LayerCall, Product
 from .rules import Rule
 from .snn import detached_states, is_neuron, reset_states, returns_states, with_spikes
 from .spikes import is_binary
@@ -85,6 +87,9 @@ class ProbeResult:
     binary: dict[str, dict[int, bool]] = field(default_factory=dict)
     """counted layer name -> {call index in the forward: its input was binary}"""
     folds: set[nn.Module] = field(default_factory=set)     # BatchNorms fed by a layer's output
+    ops: dict[tuple[str, str], dict[int, tuple[bool, ...]]] = field(default_factory=dict)
+    """(scope module name, op name) -> {product index in the forward: operands binary}"""
+    op_errors: dict[tuple[str, str], str] = field(default_factory=dict)
     last: tuple[Tensor, nn.Module] | None = None           # the latest counted layer's output
 
 
@@ -171,6 +176,32 @@ def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
     _clear_hooks(skeleton)
     skeleton.eval()
     reset_states(skeleton)
-    skeleton(*args, **kwargs)
+    scopes = ScopedProducts(lambda *op: _record_products(result, *op))
+    handles = scopes.attach({m: name for name, m in skeleton.named_modules()}, ())
+    try:
+        skeleton(*args, **kwargs)
+    finally:
+        for handle in handles:
+            handle.remove()
     result.last = None
     return result
+
+
+def operands_binary(product: Product) -> tuple[bool, ...]:
+    """Whether each operand that may carry spikes holds only 0/1 (False for weights)."""
+    if isinstance(product, LayerCall):
+        return (is_binary(product.x),)
+    return tuple(t is not None and not fixed and is_binary(t)
+                 for t, fixed in ((product.a, product.a_fixed), (product.b, product.b_fixed)))
+
+
+def _record_products(result: ProbeResult, scope: str, op: str, rule, args, kwargs) -> None:
+    key = (scope, op)
+    try:
+        products = rule(args, kwargs)
+    except Exception as err:  # an op call our rule does not understand: said, never dropped
+        result.op_errors.setdefault(key, f"{type(err).__name__}: {err}")
+        return
+    sites = result.ops.setdefault(key, {})
+    for product in products:
+        sites[len(sites)] = operands_binary(product)

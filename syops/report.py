@@ -16,75 +16,8 @@ import pandas as pd
 
 from .energy import (PRESETS, ROW_COLUMNS, EnergyModel, breakdown_mj, energy_model,
                      energy_rows)
-
-SPIKE, EVENTS, MULTI_LEVEL, MIXED = "spike", "events", "multi-level", "mixed"
-SPIKE_CONVENTIONS = ("binary", "events")
-
-
-@dataclass(frozen=True)
-class SiteCounts:
-    """Totals of one call site of a layer (its k-th call in every forward) over the run.
-
-    A site's kind is decided once for the whole run, from every input it was given: spikes
-    when every input was 0/1, whatever the batching or the order of the samples.
-    """
-
-    index: int
-    calls: int = 0
-    dense: int = 0                 # dense SyOPs of all its calls
-    fixed: bool = False            # multi-level by architecture or declaration: MACs
-    declared_spike: bool = False   # declared a spike input: ACs for its non-zero inputs
-    events: bool = False           # counted under the "events" input convention
-    binary: bool = True            # every input was 0/1 (or bool)
-    integer: bool = True           # every input was integer-valued
-    level: float | None = None     # the one non-zero magnitude of all inputs; NaN if several
-    acs_main: float = 0            # ACs if spikes / event counts (pairs weighted by |value|)
-    acs_nonzero: float = 0         # ACs counting every non-zero input element once
-    nonzero: int = 0               # non-zero input elements
-    elements: int = 0              # input elements
-
-    def __add__(self, other: SiteCounts) -> SiteCounts:
-        """The same site over both runs' data."""
-        sums = {k: getattr(self, k) + getattr(other, k)
-                for k in ("calls", "dense", "acs_main", "acs_nonzero", "nonzero", "elements")}
-        return replace(self, **sums, fixed=self.fixed or other.fixed,
-                       binary=self.binary and other.binary,
-                       integer=self.integer and other.integer,
-                       level=join_levels(self.level, other.level))
-
-    @property
-    def signal(self) -> str:
-        if self.fixed or self.calls == 0:
-            return MULTI_LEVEL
-        if self.declared_spike or self.binary:
-            return SPIKE
-        if self.events and self.integer:
-            return EVENTS
-        if self.events and self.level is not None and math.isfinite(self.level):
-            return SPIKE  # scaled spikes {0, a}: the scale folds into the weights
-        return MULTI_LEVEL
-
-    @property
-    def acs(self) -> float:
-        signal = self.signal
-        if signal == MULTI_LEVEL:
-            return 0
-        return self.acs_nonzero if signal == SPIKE and not self.binary else self.acs_main
-
-    @property
-    def spike_syops(self) -> int:
-        return 0 if self.signal == MULTI_LEVEL else self.dense
-
-    @property
-    def macs(self) -> int:
-        return self.dense if self.signal == MULTI_LEVEL else 0
-
-
-def join_levels(a: float | None, b: float | None) -> float | None:
-    """The common non-zero magnitude of two sets of inputs (None: no non-zero seen)."""
-    if a is None or b is None:
-        return b if a is None else a
-    return a if a == b else math.nan
+from .sites import (EVENTS, MIXED, MULTI_LEVEL, SPIKE, SPIKE_CONVENTIONS,  # noqa: F401
+                    ProductSite, SiteCounts, join_levels)
 
 
 @dataclass(frozen=True)

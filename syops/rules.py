@@ -60,10 +60,14 @@ def rule_for(module: nn.Module) -> Rule | None:
     return None
 
 
-def _coverages(module: nn.Module, shape: tuple[int, ...], device, cache: dict,
+_GEOMETRY = ("kernel_size", "stride", "dilation", "padding", "padding_mode", "output_padding")
+
+
+def _coverages(rule: object, module: nn.Module, shape: tuple[int, ...], device, cache: dict,
                build: Callable[[], list]) -> list[Tensor]:
     """The per-dim coverage vectors of ``module`` for input dims ``shape`` (cached)."""
-    key = (id(module), shape, device)
+    key = (id(rule), *(str(getattr(module, a, None)) for a in _GEOMETRY),
+           shape, device)
     covs = cache.get(key)
     if covs is None:
         covs = cache[key] = [torch.as_tensor(c, dtype=torch.float64, device=device)
@@ -97,7 +101,7 @@ class ConvRule:
         return y.numel() * per_output
 
     def spike_pairs(self, module, ones, cache):
-        covs = _coverages(module, tuple(ones.shape), ones.device, cache, lambda: [
+        covs = _coverages(self, module, tuple(ones.shape), ones.device, cache, lambda: [
             conv_coverage(n, k, s, d, left, right, module.padding_mode)
             for n, k, s, d, (left, right) in zip(ones.shape, module.kernel_size, module.stride,
                                                  module.dilation, self._pads(module))])
@@ -134,7 +138,7 @@ class ConvTransposeRule:
         return rows * taps * (module.out_channels // module.groups)
 
     def spike_pairs(self, module, ones, cache):
-        covs = _coverages(module, tuple(ones.shape), ones.device, cache,
+        covs = _coverages(self, module, tuple(ones.shape), ones.device, cache,
                           lambda: self._coverage(module, tuple(ones.shape)))
         return _weighted(ones, covs) * (module.out_channels // module.groups)
 
