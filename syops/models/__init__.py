@@ -1,4 +1,5 @@
-"""Reference models: ANN / Spiking / SEW ResNets, FSNN and DSNN, and the 7B event nets.
+"""Reference models: ANN / Spiking / SEW ResNets, FSNN and DSNN, the 7B event nets, and the
+spiking transformers (Spikformer and its FSNN/DSNN variants, Spikingformer, SDT).
 
 >>> from syops.models import create_model, model_info
 >>> info = model_info("fsnn18")
