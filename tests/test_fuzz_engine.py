@@ -36,7 +36,7 @@ from syops import count_syops  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:no spiking neuron recognised")
 
 LONG_RUN = "SYOPS_FUZZ_EXAMPLES" in os.environ
-EXAMPLES = int(os.environ.get("SYOPS_FUZZ_EXAMPLES", 40))
+EXAMPLES = int(os.environ.get("SYOPS_FUZZ_EXAMPLES", 100))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not LONG_RUN, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 INPUT_KINDS = ("bool", "float32", "float16", "bfloat16", "zeros", "levels", "empty")
@@ -56,6 +56,15 @@ def accepting_bool(cls: type) -> type:
 
 BOOL_TYPES = {cls: accepting_bool(cls) for cls in [*CONVS.values(), *TRANSPOSED.values(),
                                                     nn.Linear]}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny layers: torch's thread pool only adds contention (10x slower on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------- the brute-force reference
