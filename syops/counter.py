@@ -115,6 +115,18 @@ def _new_batch() -> dict:
     return {"samples": 0, "updates": 0, **{column: {} for column in BATCH_COLUMNS}}
 
 
+def nonzero_operands(product: Contraction) -> Contraction:
+    """The contraction of the operands' non-zero indicators (a fused intermediate given by
+    its shape counts as all non-zero)."""
+    def indicator(t: Tensor | None, index: str, device) -> Tensor:
+        if t is None:
+            return torch.ones([product.sizes[c] for c in index], device=device)
+        return (t != 0).double()
+    device = next(t.device for t in (product.a, product.b) if t is not None)
+    return replace(product, a=indicator(product.a, product.a_index, device),
+                   b=indicator(product.b, product.b_index, device))
+
+
 def both_pairs(product: Contraction, events: bool) -> Tensor:
     """Pairs of non-zero elements of both operands that a contraction multiplies (|values|
     weighted under events): the operands summed over their own indices, then contracted
@@ -171,7 +183,8 @@ class SyopsCounter:
     def __init__(self, model: nn.Module, *, mode: str = "exact", fuse_bn: bool = True,
                  energy: str | EnergyModel = "fp32", strict: bool = False,
                  classify: str = "probe", signals: Mapping[str, str] | None = None,
-                 batch_dim: int = 0, spikes: str = "binary", bn_macs: int = 2):
+                 batch_dim: int = 0, spikes: str = "binary", bn_macs: int = 2,
+                 effective: bool = False):
         if isinstance(model, torch.jit.ScriptModule):
             raise TypeError("a TorchScript module cannot be hooked; count the Python model "
                             "it was scripted from (load the weights into it)")
@@ -183,6 +196,8 @@ class SyopsCounter:
             raise ValueError(f"unknown spikes convention {spikes!r}; use 'binary' or 'events'")
         if isinstance(batch_dim, bool) or not isinstance(batch_dim, int) or batch_dim < 0:
             raise ValueError(f"batch_dim must be a non-negative int, got {batch_dim!r}")
+        if effective and mode != "exact":
+            raise ValueError("effective operations are exact pairs; use mode='exact'")
         if bn_macs not in (1, 2):
             raise ValueError(f"bn_macs must be 1 or 2 MACs per element, got {bn_macs!r}")
         bad = {k: v for k, v in (signals or {}).items() if v not in (SPIKE, MULTI_LEVEL)}
@@ -192,7 +207,7 @@ class SyopsCounter:
         self.model, self.mode, self.fuse_bn, self.strict = model, mode, fuse_bn, strict
         self.energy_model = energy_model(energy)
         self.classify, self.signals, self.batch_dim = classify, dict(signals or {}), batch_dim
-        self.spikes, self.bn_macs = spikes, bn_macs
+        self.spikes, self.bn_macs, self.effective = spikes, bn_macs, effective
         self._layers = self._find_layers()
         unknown = set(self.signals) - {t.name for t in self._layers.values()}
         if unknown:
@@ -433,16 +448,23 @@ class SyopsCounter:
                       self._dense(tally, module, x, output))
 
     def _measure(self, site: _Site, rule: Rule, module: Any, x: Tensor, dense: int) -> None:
-        """Count one call of a layer (or functional layer) on input ``x``."""
+        """Count one call of a layer (or functional layer) on input ``x``. Under effective
+        operations the call's cost is its (non-zero input, non-zero weight) pairs, read
+        back with its statistics."""
+        effective = self.effective and rule.synaptic and x.numel() > 0
         counts = site.counts
-        site.counts = replace(counts, calls=counts.calls + 1, dense=counts.dense + dense)
-        self._add(self._batch["dense"], site.ordinal, dense)
-        if site.fixed or x.numel() == 0:
+        site.counts = replace(counts, calls=counts.calls + 1,
+                              dense=counts.dense + (0 if effective else dense))
+        if not effective:
+            self._add(self._batch["dense"], site.ordinal, dense)
+        if x.numel() == 0 or (site.fixed and not effective):
             return
         events = self.spikes == "events"
         sums, nz_sums, stats = call_statistics(x, rule.count_dims, events=events,
                                                nonzero_sums=counts.declared_spike or events)
-        if self.mode == "exact":
+        if effective:
+            pairs = nz_pairs = rule.effective_pairs(module, x)
+        elif self.mode == "exact":
             pairs = rule.spike_pairs(module, sums if rule.count_dims else stats[0], self._cache)
             nz_pairs = (rule.spike_pairs(module, nz_sums if rule.count_dims else nz_sums.sum(),
                                          self._cache) if nz_sums is not None else pairs)
@@ -450,13 +472,20 @@ class SyopsCounter:
             pairs = nz_pairs = stats[0]
         numel = x.numel()
         self._pending.append(_Pending(
-            lambda row: self._record_layer(site, dense, numel, *row),
+            lambda row: self._record_layer(site, None if effective else dense, numel, *row),
             torch.cat((torch.stack((pairs, nz_pairs)), stats))))
 
-    def _record_layer(self, site: _Site, dense: int, numel: int, pairs: float, nz_pairs: float,
-                      total: float, nonzero: float, low: float, high: float, fraction: float,
-                      smallest: float) -> None:
+    def _record_layer(self, site: _Site, dense: int | None, numel: int, pairs: float,
+                      nz_pairs: float, total: float, nonzero: float, low: float, high: float,
+                      fraction: float, smallest: float) -> None:
         counts = site.counts
+        if dense is None:  # effective operations: the pairs are the call's cost
+            dense = round(pairs)
+            counts = replace(counts, dense=counts.dense + dense)
+            self._add(self._batch["dense"], site.ordinal, dense)
+        if site.fixed:
+            site.counts = counts
+            return
         binary, integer, level = call_kind(total, nonzero, low, high, fraction, smallest,
                                            self.spikes == "events")
         if self.mode == "exact":
@@ -519,38 +548,47 @@ class SyopsCounter:
 
     def _measure_product(self, site: _Site, product: Contraction) -> None:
         counts, dense = site.counts, product.dense
-        site.counts = replace(counts, calls=counts.calls + 1, dense=counts.dense + dense)
-        self._add(self._batch["dense"], site.ordinal, dense)
+        effective = self.effective and dense > 0
+        site.counts = replace(counts, calls=counts.calls + 1,
+                              dense=counts.dense + (0 if effective else dense))
+        if not effective:
+            self._add(self._batch["dense"], site.ordinal, dense)
         a_live, b_live = not counts.a.fixed, not counts.b.fixed
-        if not (a_live or b_live) or dense == 0:
+        if not (a_live or b_live or effective) or dense == 0:
             return
         events = self.spikes == "events"
-        zero = torch.zeros(6, dtype=torch.float64,
-                           device=(product.a if a_live else product.b).device)
+        device = next(t.device for t in (product.a, product.b) if t is not None)
+        zero = torch.zeros(6, dtype=torch.float64, device=device)
         a_stats = call_statistics(product.a, events=events).stats if a_live else zero
         b_stats = call_statistics(product.b, events=events).stats if b_live else zero
-        both = (both_pairs(product, events) if a_live and b_live and self.mode == "exact"
-                else zero[:1].squeeze(0))
+        if effective:
+            both = both_pairs(nonzero_operands(product), False)
+        elif a_live and b_live and self.mode == "exact":
+            both = both_pairs(product, events)
+        else:
+            both = zero[0]
         numels = (product.a.numel() if a_live else 0, product.b.numel() if b_live else 0)
         self._pending.append(_Pending(
-            lambda row: self._record_product(site, dense, numels, row),
+            lambda row: self._record_product(site, None if effective else dense, numels, row),
             torch.cat((both.reshape(1), a_stats, b_stats))))
 
-    def _record_product(self, site: _Site, dense: int, numels: tuple[int, int],
+    def _record_product(self, site: _Site, dense: int | None, numels: tuple[int, int],
                         row: list[float]) -> None:
         counts, events = site.counts, self.spikes == "events"
-        operands, means = [], []
-        for operand, stats, numel in ((counts.a, row[1:7], numels[0]),
-                                      (counts.b, row[7:13], numels[1])):
-            if operand.fixed or numel == 0:
-                operands.append(operand)
-                means.append(0.0)
-                continue
-            binary, integer, level = call_kind(*stats, events)
-            operands.append(operand + OperandCounts(
-                binary=binary, integer=integer, level=level, nonzero=int(stats[1]),
-                elements=numel))
-            means.append(stats[0] / numel)
+        if dense is None:  # effective operations: every one of the non-zero pairs
+            dense = round(row[0])
+            counts = replace(counts, dense=counts.dense + dense, acs_a=counts.acs_a + dense,
+                             acs_b=counts.acs_b + dense, acs_both=counts.acs_both + dense)
+            self._add(self._batch["dense"], site.ordinal, dense)
+            for column in ("c1", "c2", "c3"):
+                self._add(self._batch[column], site.ordinal, dense)
+            site.counts = replace(counts, a=self._operand(counts.a, row[1:7], numels[0]),
+                                  b=self._operand(counts.b, row[7:13], numels[1]))
+            return
+        operands = [self._operand(counts.a, row[1:7], numels[0]),
+                    self._operand(counts.b, row[7:13], numels[1])]
+        means = [stats[0] / numel if numel else 0.0
+                 for stats, numel in ((row[1:7], numels[0]), (row[7:13], numels[1]))]
         acs_a, acs_b = dense * means[0], dense * means[1]
         acs_both = row[0] if self.mode == "exact" else dense * means[0] * means[1]
         site.counts = replace(counts, a=operands[0], b=operands[1],
@@ -558,6 +596,14 @@ class SyopsCounter:
                               acs_both=counts.acs_both + acs_both)
         for column, value in (("c1", acs_a), ("c2", acs_b), ("c3", acs_both)):
             self._add(self._batch[column], site.ordinal, value)
+
+    def _operand(self, operand: OperandCounts, stats: list[float], numel: int) -> OperandCounts:
+        """An operand's counts with one more input (its statistics ``stats``)."""
+        if operand.fixed or numel == 0:
+            return operand
+        binary, integer, level = call_kind(*stats, self.spikes == "events")
+        return operand + OperandCounts(binary=binary, integer=integer, level=level,
+                                       nonzero=int(stats[1]), elements=numel)
 
     @staticmethod
     def _add(table: dict, key: int, value: float) -> None:

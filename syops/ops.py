@@ -188,7 +188,7 @@ def _conv_geometry(weight: Tensor, transpose: bool, stride, padding, dilation, g
                            kernel_size=tuple(weight.shape[2:]), stride=per_dim(stride),
                            padding=padding if isinstance(padding, str) else per_dim(padding),
                            dilation=per_dim(dilation), groups=groups, padding_mode="zeros",
-                           output_padding=per_dim(output_padding))
+                           output_padding=per_dim(output_padding), weight=weight)
 
 
 _PROTOTYPES = {fn: proto for fn, proto in (

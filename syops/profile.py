@@ -71,7 +71,7 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
                 max_batches: int | None = None, progress: bool | Callable | None = None,
                 classify: str = "probe", signals: Mapping[str, str] | None = None,
                 batch_dim: int = 0, time_first: bool = False, spikes: str = "binary",
-                bn_macs: int = 2,
+                bn_macs: int = 2, effective: bool = False,
                 on_batch: Callable[[int, SyopsCounter], None] | None = None) -> Report:
     """Count the synaptic operations of ``model`` on ``data`` (per sample).
 
@@ -87,8 +87,9 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
     when every input it gets in the whole run is 0/1. ``signals`` declares kinds per layer name
     ("spike": ACs for its non-zero inputs, or "multi-level"). ``spikes``: "binary" (only 0/1
     inputs are spikes) or "events" (integer inputs cost |k| ACs per weight, inputs of one
-    non-zero level one AC). ``batch_dim`` is the batch dimension of the model input (1 for a
-    ``[T, B, ...]`` input); ``time_first=True`` feeds each ``[B, T, ...]`` batch as
+    non-zero level one AC). ``effective``: every call costs its (non-zero input, non-zero
+    weight) pairs (NeuroBench's effective operations; exact mode). ``batch_dim`` is the
+    batch dimension of the model input (1 for a ``[T, B, ...]`` input); ``time_first=True`` feeds each ``[B, T, ...]`` batch as
     ``[T, B, ...]``. Samples are counted from the data as the loader yields it. ``progress``:
     True for a progress bar, or a callable ``(batches_done, total)``; ``on_batch(done,
     counter)`` runs after each batch (``counter.report()`` is the report so far).
@@ -105,7 +106,7 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
     counter = SyopsCounter(model, mode=mode, fuse_bn=fuse_bn, energy=energy, strict=strict,
                            classify=classify, signals=signals,
                            batch_dim=1 if time_first else batch_dim, spikes=spikes,
-                           bn_macs=bn_macs)
+                           bn_macs=bn_macs, effective=effective)
     counter.count_samples = False
     try:
         model.eval()

@@ -8,7 +8,9 @@ A rule answers, for one call of a module on input ``x`` with output ``y``:
   dims (a float64 device tensor of shape ``x.shape[-count_dims:]``, a scalar when
   ``count_dims`` is 0), the exact number of (spike, weight) pairs the call applies, as a
   float64 device scalar;
-- ``output_shape(module, x)``: the output shape, used by the type probe to skip the work.
+- ``output_shape(module, x)``: the output shape, used by the type probe to skip the work;
+- ``effective_pairs(module, x)``: (non-zero input, non-zero weight) pairs the call applies,
+  a float64 device scalar (NeuroBench's effective operations; synaptic rules only).
 Synaptic rules (conv, linear) are classified by their input: spikes cost ACs, anything
 else MACs. Non-synaptic rules (BatchNorm left in place) always cost MACs.
 
@@ -22,6 +24,7 @@ import math
 from typing import Callable, Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .coverage import (conv_coverage, conv_output_length, conv_transpose_coverage,
@@ -75,6 +78,44 @@ def _coverages(rule: object, module: nn.Module, shape: tuple[int, ...], device, 
     return covs
 
 
+def _nonzero_map(x: Tensor, kept: int) -> Tensor:
+    """Non-zero counts of ``x`` per position of its last ``kept`` dims, as one float64
+    sample ``[1, *x.shape[-kept:]]``."""
+    lead = tuple(range(x.dim() - kept))
+    summed = (x != 0).sum(dim=lead) if lead else (x != 0)
+    return summed.double().unsqueeze(0)
+
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+def _conv_effective(module, x: Tensor, dims: int) -> Tensor:
+    """Effective pairs of a conv: the non-zero map convolved with the per-group count of
+    non-zero weights of each (input channel, tap), summed."""
+    counts = _nonzero_map(x, dims + 1)
+    mask = (module.weight != 0).double()
+    groups = module.groups
+    kernel = mask.view(groups, -1, *mask.shape[1:]).sum(1)      # [g, C_in/g, *k]
+    padding = module.padding
+    if getattr(module, "padding_mode", "zeros") != "zeros":
+        counts = F.pad(counts, module._reversed_padding_repeated_twice, mode=module.padding_mode)
+        padding = 0
+    out = _CONV[dims](counts, kernel, stride=module.stride, padding=padding,
+                      dilation=module.dilation, groups=groups)
+    return out.sum()
+
+
+def _conv_transpose_effective(module, x: Tensor, dims: int) -> Tensor:
+    counts = _nonzero_map(x, dims + 1)
+    mask = (module.weight != 0).double()                         # [C_in, C_out/g, *k]
+    kernel = mask.sum(1, keepdim=True)                           # [C_in, 1, *k]
+    out = _CONV_T[dims](counts, kernel, stride=module.stride, padding=module.padding,
+                        output_padding=module.output_padding, groups=module.groups,
+                        dilation=module.dilation)
+    return out.sum()
+
+
 def _weighted(ones: Tensor, covs: list[Tensor]) -> Tensor:
     """sum over positions of ones x coverage (the coverage is an outer product of vectors)."""
     for cov in reversed(covs):
@@ -106,6 +147,9 @@ class ConvRule:
             for n, k, s, d, (left, right) in zip(ones.shape, module.kernel_size, module.stride,
                                                  module.dilation, self._pads(module))])
         return _weighted(ones, covs) * (module.out_channels // module.groups)
+
+    def effective_pairs(self, module, x):
+        return _conv_effective(module, x, self.dims)
 
     def output_shape(self, module, x):
         spatial = [conv_output_length(n, k, s, d, left, right)
@@ -142,6 +186,9 @@ class ConvTransposeRule:
                           lambda: self._coverage(module, tuple(ones.shape)))
         return _weighted(ones, covs) * (module.out_channels // module.groups)
 
+    def effective_pairs(self, module, x):
+        return _conv_transpose_effective(module, x, self.dims)
+
     def output_shape(self, module, x):
         spatial = [conv_transpose_output_length(n, k, s, d, p, op)
                    for n, s, p, d, k, op in zip(x.shape[-self.dims:], module.stride, module.padding,
@@ -162,6 +209,9 @@ class LinearRule:
 
     def spike_pairs(self, module, ones, cache):
         return ones * module.out_features
+
+    def effective_pairs(self, module, x):
+        return _nonzero_map(x, 1)[0] @ (module.weight != 0).sum(0).double()
 
     def output_shape(self, module, x):
         return (*x.shape[:-1], module.out_features)
