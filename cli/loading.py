@@ -276,10 +276,10 @@ def _unpickle(path: Path, trust_pickle: bool) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         refused = _refused_global(exc)
-        if refused is None:
+        if refused is None and not trust_pickle:
             raise UsageError(f"{path}: not a model file ({_torch_reason(exc)}); expected "
                              f"{ANY_FILE}") from None
-        if not trust_pickle:
+        if refused is not None and not trust_pickle:
             raise UsageError(
                 f"{path}: holds pickled Python objects ({refused}) and unpickling can "
                 f"run arbitrary code; if you trust the file pass --trust-pickle, or save "

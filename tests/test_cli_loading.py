@@ -2,6 +2,13 @@
 TorchScript, pickles only on request, and clear errors for files that do not fit."""
 
 import argparse
+import json
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -134,3 +141,93 @@ def test_compare_a_weights_file_with_its_reference(tmp_path):
     assert records[1]["macs"] == records[0]["macs"]
     assert "--arch applies to model files" in one_error_line(
         invoke("compare", "sew7b", path, "--arch", "fsnn7"))
+
+
+# ------------------------------------------------------------------ hostile files (issue 13)
+def test_devices_fifos_empty_and_oversized_files_are_refused_before_reading(tmp_path,
+                                                                           monkeypatch):
+    fifo = tmp_path / "model.pt"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", fifo):
+        result = invoke("profile", path, "--arch", "fsnn7")
+        assert result.exit_code == 2 and "not a regular file" in one_error_line(result)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    assert "is empty" in one_error_line(invoke("profile", empty, "--arch", "fsnn7"))
+    big = tmp_path / "big.pt"
+    torch.save(create_model("fsnn7").state_dict(), big)
+    monkeypatch.setattr("syops.cli.loading.MAX_FILE_BYTES", 1000)
+    line = one_error_line(invoke("profile", big, "--arch", "fsnn7"))
+    assert "more than this machine can load" in line
+
+
+def test_torchscript_loads_in_a_fresh_process(tmp_path):
+    """SpikingJelly registers sj_plif::forward on first use: a new process must too."""
+    path = tmp_path / "traced.ts"
+    model = create_model("fsnn7", T=2).eval()
+    torch.jit.save(torch.jit.trace(model, torch.rand(1, 2, 2, 64, 64), check_trace=False), path)
+    done = subprocess.run([sys.executable, "-m", "syops", "profile", str(path), "--arch", "fsnn7",
+                           "-T", "2", "--samples", "1", "--format", "json"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["model"] == "traced.ts (fsnn7)"
+
+
+def test_corrupt_torchscript_like_zip_is_exit_2(tmp_path):
+    path = tmp_path / "traced.ts"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("traced/constants.pkl", b"\x80\x02garbage")
+        archive.writestr("traced/code/__torch__.py", "def forward(self):\n    return ops.sj_nope.x\n")
+    result = invoke("profile", path, "--arch", "fsnn7")
+    assert result.exit_code == 2
+    assert "not a loadable TorchScript archive" in one_error_line(result)
+
+
+class Evil:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_pickle_that_calls_os_system_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Evil(marker)}, path)
+    raw = tmp_path / "evil.pkl"
+    raw.write_bytes(pickle.dumps(Evil(marker)))
+    line = one_error_line(invoke("profile", path, "--arch", "fsnn7"))
+    assert "posix.system" in line and "--trust-pickle" in line and "weights_only" not in line
+    for file in (path, raw):
+        line = one_error_line(invoke("profile", file, "--arch", "fsnn7", "--trust-pickle"))
+        assert "refused even with --trust-pickle" in line and "system" in line, line
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------ checkpoint args (issue 11)
+def test_connect_f_makes_a_spiking_resnet_name_a_sew_net(tmp_path):
+    path = tmp_path / "ckpt.pth"
+    torch.save({"model": create_model("sew18", T=1).state_dict(),
+                "args": argparse.Namespace(model="spiking_resnet18", connect_f="add", T=1,
+                                           world_size=8, amp=True)}, path)
+    loaded = load_model(str(path))
+    assert (loaded.info.name, loaded.info.connect, loaded.info.T) == ("sew18", "ADD", 1)
+    assert loaded.warnings == ()
+    forced = load_model(str(path), arch="spiking_resnet18")
+    assert forced.info.name == "spiking_resnet18"
+    assert "connect_f='add' (a SEW net) does not apply to spiking_resnet18" in forced.warnings[0]
+
+
+def test_unknown_and_unhonourable_checkpoint_args(tmp_path):
+    path = tmp_path / "ckpt.pth"
+    torch.save({"net": create_model("fsnn7").state_dict(),
+                "args": argparse.Namespace(model="fsnn7", T=2, widen_factor=2, lr=0.1)}, path)
+    result = invoke("profile", path, "--samples", "1", "--format", "json")
+    assert result.exit_code == 0
+    assert "checkpoint args not known to syops, ignored: widen_factor" in result.stderr
+    torch.save({"net": create_model("sew7b").state_dict(),
+                "args": argparse.Namespace(model="sew7b", connect_f="OR")}, path)
+    line = one_error_line(invoke("profile", path))
+    assert "args cannot be honoured" in line and "'OR'" in line
