@@ -37,18 +37,20 @@ class Counting:
     energy_file: str | None = None  # the --energy TOML file, when one was given
     convention: str | None = None   # --convention: its options replace mode, BN and energy
     ann_baseline: bool = False      # --ann-baseline: the ReLU network and the break-even rate
+    spikes: str = "binary"          # --spikes: which inputs are spikes (binary or events)
 
     def engine_options(self, family: str | None = None) -> dict:
         """count_syops's counting and energy options: the convention's (for a model of
         ``family``, e.g. "sew") when one is named, else the flags'."""
         if self.convention:
             return convention_options(self.convention, family)
-        return {"mode": self.mode, "fuse_bn": self.fuse_bn, "energy": self.energy}
+        return {"mode": self.mode, "fuse_bn": self.fuse_bn, "energy": self.energy,
+                "spikes": self.spikes}
 
     def under(self, name: str) -> Counting:
         """These settings under the convention ``name`` (its mode, BN rule and energy)."""
         named = convention(name)
-        return replace(self, mode=named.mode, fuse_bn=named.fuse_bn,
+        return replace(self, mode=named.mode, fuse_bn=named.fuse_bn, spikes=named.spikes,
                        energy=energy_model(named.energy), energy_file=None, convention=name)
 
 
@@ -82,18 +84,43 @@ class Loading:
     arch_args: dict | None = None
 
 
+@dataclass(frozen=True)
+class LongRun:
+    """``--save-every N`` batches to ``--save-to``; ``--resume FILE``."""
+
+    save_every: int | None
+    save_to: str | None
+    resume: str | None
+
+    @property
+    def partial_path(self) -> str | None:
+        """Where partial reports go: --save-to, else the --resume file, else a default."""
+        if self.save_every is None:
+            return None
+        return self.save_to or self.resume or DEFAULT_PARTIAL
+
+
+DEFAULT_PARTIAL = "syops-partial.json"
+
+
+def _longrun(save_every, save_to, resume) -> LongRun:
+    if save_to and save_every is None:
+        raise click.UsageError("--save-to names where --save-every writes; give --save-every N")
+    return LongRun(save_every, save_to, resume)
+
+
 def _counting(mode, no_fuse_bn, energy, rate, strict, convention=None,
-              ann_baseline=False) -> Counting:
+              ann_baseline=False, spikes="binary") -> Counting:
     model, energy_file = energy
     counting = Counting(mode, not no_fuse_bn, model, rate, strict, energy_file,
-                        ann_baseline=ann_baseline)
+                        ann_baseline=ann_baseline, spikes=spikes)
     if convention is None:
         return counting
-    given = [f"--{name.replace('_', '-')}" for name in ("mode", "no_fuse_bn", "energy")
+    given = [f"--{name.replace('_', '-')}" for name in ("mode", "no_fuse_bn", "energy", "spikes")
              if _given(name)]
     if given:
-        raise click.UsageError(f"--convention {convention} sets the AC mode, BatchNorm and "
-                               f"energy; drop {', '.join(given)} or the convention")
+        raise click.UsageError(f"--convention {convention} sets the AC mode, BatchNorm, "
+                               f"input convention and energy; drop {', '.join(given)} or the convention")
     return counting.under(convention)
 
 
@@ -197,6 +224,11 @@ counting_options = _grouped(
                  help="Energy model: a Horowitz 45 nm preset (synaptic only), horowitz-memory "
                       "(with neuron updates and memory traffic), a chip (loihi, truenorth, "
                       "spinnaker, spinnaker2), or a TOML file (docs/energy.md)."),
+    click.option("--spikes", type=click.Choice(["binary", "events"]), default="binary",
+                 show_default=True,
+                 help="binary: only 0/1 inputs are spikes (the paper's); events: integer inputs "
+                      "(event counts, residual sums) cost |k| ACs per weight, inputs of one "
+                      "non-zero level one AC per non-zero."),
     click.option("--rate", type=click.FloatRange(0, 1), default=None,
                  help="Also report EC at this assumed uniform firing rate (0..1)."),
     click.option("--strict", is_flag=True,
@@ -241,6 +273,18 @@ loading_options = _grouped(
                  help='Keyword arguments of --arch FILE.py:NAME, e.g. \'{"channels": 16}\'.'),
     click.option("--trust-pickle", is_flag=True,
                  help="Allow loading a pickled whole nn.Module (unpickling can run code)."),
+)
+
+longrun_options = _grouped(
+    "longrun", _longrun,
+    click.option("--save-every", type=click.IntRange(min=1), metavar="N",
+                 help=f"Save the partial report every N batches (atomically) to --save-to, "
+                      f"else the --resume file, else {DEFAULT_PARTIAL}."),
+    click.option("--save-to", type=click.Path(dir_okay=False), callback=_writable,
+                 metavar="FILE", help="Where --save-every writes."),
+    click.option("--resume", type=click.Path(dir_okay=False), metavar="FILE",
+                 help="Continue the run saved in FILE by --save-every (same model, weights, "
+                      "data and options): the totals equal one uninterrupted run."),
 )
 
 

@@ -32,13 +32,19 @@ def provenance(records: Iterable[dict[str, Any]]) -> str:
     return f"Firing rates measured with {per_model}."
 
 
+SPIKES_MEANING = {"binary": "spikes: only 0/1 inputs",
+                  "events": "spikes: integer inputs cost |k| ACs (events)"}
+
+
 def conventions(record: dict[str, Any]) -> str:
     """Counting and energy conventions (shared by every record of one run), two lines."""
     mode = record["mode"]
     bn_macs = convention(record["convention"]).bn_macs if record.get("convention") else 2
     bn = ("BN folded into the preceding conv/linear" if record["fuse_bn"]
           else f"BN left in place at {bn_macs} MAC{'s' if bn_macs != 1 else ''} per element")
-    return (f"Counting: AC mode {mode} ({MODE_MEANING.get(mode, mode)}); {bn}; per sample.\n"
+    spikes = SPIKES_MEANING[record.get("spikes", "binary")]
+    return (f"Counting: AC mode {mode} ({MODE_MEANING.get(mode, mode)}); {spikes}; {bn}; "
+            f"per sample.\n"
             f"Energy: preset {record['energy_preset']} ({figures(record)}); DC from the "
             f"measured counts; EC from every spike input silent to every spike input firing.")
 
