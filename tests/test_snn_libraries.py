@@ -41,6 +41,14 @@ def ones_linear(inputs: int, outputs: int) -> nn.Linear:
     return fc
 
 
+def returns_tuple(neuron: nn.Module) -> bool:
+    """snnTorch neurons return spk alone only with init_hidden=True (and output=False);
+    Norse cells always return (z, state)."""
+    if hasattr(neuron, "init_hidden"):
+        return not neuron.init_hidden or neuron.output
+    return True
+
+
 class StepLoop(nn.Module):
     """fc1 -> lif1 -> fc2 -> lif2 called once per time step on [T, B, 4]; the spikes are
     the tensor a neuron returns or its first item; with ``explicit_state`` its states go back in
@@ -54,9 +62,13 @@ class StepLoop(nn.Module):
         self.fc2, self.lif2 = ones_linear(3, 2), lif2
         self.explicit_state, self.readout_mean = explicit_state, readout_mean
         self.state_from = 0 if spikes_are_state else 1
+        self.tuples = {"lif1": returns_tuple(lif1), "lif2": returns_tuple(lif2)}
 
-    def step(self, neuron: nn.Module, current: torch.Tensor, state):
+    def step(self, name: str, current: torch.Tensor, state):
+        neuron = getattr(self, name)
         out = neuron(current, *state) if self.explicit_state and state else neuron(current)
+        if isinstance(out, torch.Tensor) == self.tuples[name]:  # as user code unpacks
+            raise TypeError(f"{name} returned a {type(out).__name__}")
         if isinstance(out, torch.Tensor):
             return out, state
         return out[0], out[self.state_from:] if self.explicit_state else state
@@ -65,10 +77,10 @@ class StepLoop(nn.Module):
         s1 = s2 = ()
         hidden, outputs = [], []
         for current in x:
-            spikes, s1 = self.step(self.lif1, self.fc1(current), s1)
+            spikes, s1 = self.step("lif1", self.fc1(current), s1)
             hidden.append(spikes)
             if not self.readout_mean:
-                out, s2 = self.step(self.lif2, self.fc2(spikes), s2)
+                out, s2 = self.step("lif2", self.fc2(spikes), s2)
                 outputs.append(out)
         if self.readout_mean:  # the time-averaged hidden spikes are multi-level
             return self.fc2(torch.stack(hidden).mean(0))
@@ -169,17 +181,17 @@ def counted_after_training_step(model: nn.Module, x: torch.Tensor, batch_dim: in
 
 
 def check_library_net(model: nn.Module, x: torch.Tensor, batch_dim: int,
-                      rates: dict[str, float]) -> None:
+                      rates: dict[str, float], acs: dict[str, float] = PER_SAMPLE_ACS) -> None:
     """The shared checks: probe, hand-derived counts and rates, reset between batches,
     model unchanged after it ran with autograd (states with graph history)."""
     assert is_neuron(model.lif1) and is_neuron(model.lif2)
     one, expected = counted_after_training_step(model, x, batch_dim)
     before = snapshot(model)
-    assert per_layer_acs(one) == PER_SAMPLE_ACS == expected
-    assert one.acs == 13.5 and one.macs == 0
+    assert per_layer_acs(one) == acs == expected
+    assert one.acs == sum(acs.values()) and one.macs == 0
     assert firing_rates(one) == pytest.approx(rates)
     two = count_syops(model, [x, x], batch_dim=batch_dim)
-    assert two.samples == 4 and per_layer_acs(two) == PER_SAMPLE_ACS
+    assert two.samples == 4 and per_layer_acs(two) == acs
     assert firing_rates(two) == pytest.approx(rates)
     assert_same(before, snapshot(model))
 
@@ -356,6 +368,20 @@ def test_sinabs_iaf_counts_rates_reset_and_model_unchanged():
                       {"lif1": 6 / 18, "lif2": 6 / 12})
 
 
+def test_sinabs_recurrent_layer_is_reset_too():
+    """IAFRecurrent has a child (rec_connect), so sinabs.reset_states would skip it; with
+    zero recurrent weights it is the IAF above. Its rec_connect is applied to every step's
+    spikes (for the next step), step 3's too: A's 6 x 3 outputs / 2 samples = 9 ACs."""
+    sl = _sinabs()
+    from sinabs.activation import SingleSpike
+    recurrent = nn.Linear(3, 3, bias=False)
+    nn.init.zeros_(recurrent.weight)
+    lif1 = sl.IAFRecurrent(rec_connect=recurrent, spike_threshold=1.5, spike_fn=SingleSpike)
+    check_library_net(BatchFirstNet(lif1, sinabs_iaf()), spikes_time_first().transpose(0, 1), 0,
+                      {"lif1": 6 / 18, "lif2": 6 / 12},
+                      {"fc1": 7.5, "lif1.rec_connect": 9.0, "fc2": 6.0})
+
+
 def test_sinabs_without_a_reset_the_second_batch_would_differ():
     """The reset matters: the same net run twice by hand (no reset) fires E's hidden neurons."""
     model = BatchFirstNet(sinabs_iaf(), sinabs_iaf())
@@ -437,6 +463,9 @@ def test_sinabs_other_layers_probe_and_brute_force(layer):
     x = (torch.rand(2, T, 4) < 0.6).float()
     report, expected = counted_after_training_step(model, x, 0)
     assert per_layer_acs(report) == pytest.approx(expected)
+    # reset between batches, also IAFRecurrent (a module with children: sinabs.reset_states
+    # would skip it)
+    assert per_layer_acs(count_syops(model, [x, x])) == pytest.approx(expected)
 
 
 def test_sinabs_exp_leak_is_not_a_neuron_but_its_states_are_kept():
@@ -468,3 +497,42 @@ def test_sinabs_batch_first_layout_is_not_mistaken_for_time_first():
         warnings.simplefilter("error", UserWarning)
         report = count_syops(BatchFirstNet(sinabs_iaf(), sinabs_iaf()), x)
     assert report.warnings == ()
+
+
+def test_snntorch_states_put_back_when_the_forward_raises():
+    snn = _snntorch()
+
+    class Failing(StepLoop):
+        def forward(self, x):
+            super().forward(x)
+            raise RuntimeError("boom")
+
+    model = Failing(snn.Leaky(beta=1.0, init_hidden=True), snn.Leaky(beta=1.0, init_hidden=True))
+    x = spikes_time_first()
+    with pytest.raises(RuntimeError, match="boom"):
+        model(x)  # states with autograd history
+    before = snapshot(model)
+    with pytest.raises(RuntimeError, match="boom"):
+        count_syops(model, x, batch_dim=1)
+    assert_same(before, snapshot(model))
+
+
+def test_probe_copies_modules_that_keep_tensors_with_autograd_history():
+    """Any module (not only neurons) may keep a tensor from its last forward; after a forward
+    with autograd deepcopy refuses it, and the probe used to fail (a note, no probe)."""
+
+    class Caching(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = ones_linear(4, 3)
+
+        def forward(self, x):
+            self.last = self.fc(x)
+            return self.last
+
+    model = Caching()
+    x = spikes_time_first()[0]
+    model(x)
+    report = count_syops(model, x)
+    assert_probed(report)
+    assert per_layer_acs(report) == {"fc": 3 * 3 / 2}
