@@ -83,8 +83,8 @@ def test_profile_under_a_convention(tiny):
 def test_a_convention_and_its_own_flags_contradict(tiny):
     result = invoke("profile", tiny, *TINY_ARGS, "--convention", "aap2023", "--mode", "exact")
     assert result.exit_code == 2
-    assert "--convention aap2023 sets the AC mode, BatchNorm and energy; drop --mode" in \
-        one_error_line(result)
+    line = one_error_line(result)
+    assert "--convention aap2023 sets the AC mode" in line and "drop --mode or" in line
 
 
 def test_compare_one_model_under_several_conventions(tiny):
