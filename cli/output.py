@@ -8,6 +8,7 @@ and may not name an input of the run (``check_outputs``).
 from __future__ import annotations
 
 import io
+import math
 import os
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Mapping
@@ -19,7 +20,8 @@ from rich.text import Text
 
 from syops.reports import tables
 from syops.reports.captions import caption
-from syops.reports.files import STREAMS, real_path, same_file, to_csv, to_json, write_atomically
+from syops.reports.files import (STREAMS, finite, real_path, same_file, to_csv, to_json,
+                                  write_atomically)
 from syops.reports.plots import plot_format, plot_records
 
 from .diagnostics import Diagnostics
@@ -129,7 +131,8 @@ def emit_records(records: list[dict[str, Any]], out: Output, diagnostics: Diagno
     output = file_output(out)
     files: dict[str, str | bytes] = {}
     if out.plot:
-        files[out.plot] = plot_records(records, plot_format(out.plot), out.log_energy)
+        files[out.plot] = plot_records(finite(records, math.nan), plot_format(out.plot),
+                                       out.log_energy)  # inf would break the axis limits
     if output:
         files[output] = rendered(records, out.fmt, layers)
     write_atomically(files)

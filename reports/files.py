@@ -35,7 +35,7 @@ NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pip
 
 def to_json(records: Any) -> str:
     """Strict JSON (no NaN or inf: such figures become null), indented, with a final newline."""
-    return json.dumps(_finite(records), indent=2, allow_nan=False) + "\n"
+    return json.dumps(finite(records), indent=2, allow_nan=False) + "\n"
 
 
 def to_csv(frame: pd.DataFrame) -> str:
@@ -43,13 +43,14 @@ def to_csv(frame: pd.DataFrame) -> str:
     return frame.replace([math.inf, -math.inf], math.nan).to_csv(index=False)
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any, missing: Any = None) -> Any:
+    """``value`` (nested dicts and lists) with every NaN or infinite float made ``missing``."""
     if isinstance(value, float) and not math.isfinite(value):
-        return None
+        return missing
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v, missing) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite(v, missing) for v in value]
     return value
 
 
@@ -73,7 +74,7 @@ def output_target(given: str | Path) -> Target:
         return Target(given, stream=STREAMS[given])
     path = real_path(given)
     try:
-        mode = path.stat().st_mode
+        mode = os.stat(os.path.expanduser(given)).st_mode  # follows links, /proc's magic ones too
     except FileNotFoundError:
         if not path.parent.is_dir():
             raise FileNotFoundError(2, f"the folder {path.parent} does not exist", given) from None
