@@ -88,7 +88,8 @@ def test_csv_has_one_row_per_layer_per_model(tiny):
     out = invoke("compare", tiny, tiny, *TINY_ARGS, "--format", "csv").stdout
     header, *rows = out.strip().splitlines()
     assert header.startswith("model,name,type,calls")
-    assert len(rows) == 2 * 2  # conv and fc, twice (BN folded into the conv)
+    # conv and fc, and the model's total row, twice (BN folded into the conv)
+    assert [row.split(",")[1] for row in rows] == ["conv.0", "fc", "total"] * 2
 
 
 def test_output_file_and_png_plot(tiny, tmp_path):
