@@ -153,7 +153,8 @@ def markdown_table(frame: pd.DataFrame) -> str:
 LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
                  "^": r"\textasciicircum{}", "µ": r"\textmu{}", "—": "---", "–": "--",
-                 "≥": r"$\geq$", "\n": " "}
+                 "≥": r"$\geq$", "|": r"\textbar{}", "<": r"\textless{}",
+                 ">": r"\textgreater{}", "\n": " "}
 
 
 def latex_escape(text: Any) -> str:

@@ -19,6 +19,7 @@ def test_latex_escapes_what_latex_treats_specially():
     assert latex_escape("units_0.body & 50% of $#{x}") == \
         r"units\_0.body \& 50\% of \$\#\{x\}"
     assert latex_escape("energy (µJ) — 1 – 2") == r"energy (\textmu{}J) --- 1 -- 2"
+    assert latex_escape("|k| < 2") == r"\textbar{}k\textbar{} \textless{} 2"
 
 
 def test_latex_table_is_booktabs():
