@@ -51,6 +51,8 @@ ANY_FILE = ("a state_dict, checkpoint or TorchScript file (with --arch), or (wit
             "--trust-pickle) a pickled nn.Module")
 MAX_FILE_BYTES = 16 << 30
 """Model files above this (or above the machine's memory) are refused before reading."""
+MAX_CODE_BYTES = 64 << 20
+"""The TorchScript code read to find the custom ops it calls (a zip bomb stops here)."""
 PROMOTED_BY_CONNECT = {"spiking_resnet": "sew"}
 """A connect function in the args makes a plain Spiking ResNet name a SEW net (the SEW
 authors' archived runs say model='spiking_resnet18', connect_f='add')."""
@@ -211,8 +213,11 @@ def register_custom_ops(path: Path) -> None:
     the archive calls: SpikingJelly registers them on first use, so a fresh process lacks
     them and ``torch.jit.load`` fails."""
     with zipfile.ZipFile(path) as archive:
-        code = " ".join(archive.read(name).decode("utf-8", "replace")
-                        for name in archive.namelist() if name.endswith(".py"))
+        sources = [info for info in archive.infolist() if info.filename.endswith(".py")]
+        if sum(info.file_size for info in sources) > MAX_CODE_BYTES:
+            raise UsageError(f"{path}: its TorchScript code declares more than "
+                             f"{MAX_CODE_BYTES >> 20} MiB; not a model archive")
+        code = " ".join(archive.read(info).decode("utf-8", "replace") for info in sources)
     for namespace in sorted(set(re.findall(r"\bops\.sj_(\w+)\.", code))):
         for candidate in (namespace, f"{namespace}_"):
             try:
@@ -235,6 +240,8 @@ def torchscript_state(path: Path, arch: str | None) -> dict[str, torch.Tensor]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    except UsageError:
+        raise
     except Exception as exc:
         raise UsageError(f"{path}: not a loadable TorchScript archive ({first_line(exc)})") \
             from None
@@ -419,6 +426,8 @@ def checkpoint_arch(path: Path, arch: str | None, args: Mapping[str, Any],
     if name is None:
         name = arch_info(arch).name  # raises with suggestions
     family = model_info(name).family
+    if arch and isinstance(named, str) and canonical_arch(named) not in (None, name):
+        warned.append(f"{path}: --arch {name} overrides the checkpoint's model={named!r}")
     if connect and not arch and family in PROMOTED_BY_CONNECT:
         name = name.replace(family, PROMOTED_BY_CONNECT[family], 1)
         notes.append(f"args connect_f={connect!r}: {named} with a connect function is {name}")

@@ -294,20 +294,24 @@ def assert_same_logits(official: nn.Module, loaded: nn.Module, x: torch.Tensor) 
 
 
 # ------------------------------------------------------------------ ImageNet families
-RESNET_CASES = [  # (our arch, args, replica, layout name)
-    ("sew18", dict(T=T), lambda: SewAuthorsResNet((2, 2, 2, 2), False), "sew-authors"),
-    ("sew50", dict(T=T, connect_f="IAND"),
-     lambda: SewAuthorsResNet((3, 4, 6, 3), True, cnf="IAND"), "sew-authors"),
-    ("spiking_resnet18", dict(T=T), lambda: SewAuthorsResNet((2, 2, 2, 2), False, spiking=True),
+CLASSES = 10
+RESNET_CASES = [  # (our arch, args, replica, layout name): each block kind in each layout
+    ("sew18", dict(T=T), lambda: SewAuthorsResNet((2, 2, 2, 2), False, classes=CLASSES),
      "sew-authors"),
-    ("sew18", dict(T=T), lambda: ZooResNet((2, 2, 2, 2), False, cnf="ADD"), "spikingjelly-zoo"),
-    ("sew50", dict(T=T, connect_f="AND"), lambda: ZooResNet((3, 4, 6, 3), True, cnf="AND"),
-     "spikingjelly-zoo"),
-    ("spiking_resnet34", dict(T=T), lambda: ZooResNet((3, 4, 6, 3), False), "spikingjelly-zoo"),
+    ("spiking_resnet18", dict(T=T),
+     lambda: SewAuthorsResNet((2, 2, 2, 2), False, spiking=True, classes=CLASSES), "sew-authors"),
     ("dsnn18", dict(T=T, connect_f="IAND"),
-     lambda: SewAuthorsResNet((2, 2, 2, 2), False, cnf="IAND", dual=True), "sew-authors"),
+     lambda: SewAuthorsResNet((2, 2, 2, 2), False, cnf="IAND", dual=True, classes=CLASSES),
+     "sew-authors"),
     ("dsnn50", dict(T=T, connect_f="IAND"),
-     lambda: SewAuthorsResNet((3, 4, 6, 3), True, cnf="IAND", dual=True), "sew-authors"),
+     lambda: SewAuthorsResNet((3, 4, 6, 3), True, cnf="IAND", dual=True, classes=CLASSES),
+     "sew-authors"),
+    ("sew18", dict(T=T), lambda: ZooResNet((2, 2, 2, 2), False, cnf="ADD", classes=CLASSES),
+     "spikingjelly-zoo"),
+    ("sew50", dict(T=T, connect_f="AND"),
+     lambda: ZooResNet((3, 4, 6, 3), True, cnf="AND", classes=CLASSES), "spikingjelly-zoo"),
+    ("spiking_resnet18", dict(T=T), lambda: ZooResNet((2, 2, 2, 2), False, classes=CLASSES),
+     "spikingjelly-zoo"),
 ]
 
 
@@ -315,9 +319,10 @@ RESNET_CASES = [  # (our arch, args, replica, layout name)
                          ids=[f"{c[0]}-{c[3]}" for c in RESNET_CASES])
 def test_official_resnet_layouts_load_with_identical_logits(tmp_path, arch, args, replica, layout):
     official = randomised(replica())
-    path = save(tmp_path, official.state_dict(), args=argparse.Namespace(model=arch, **args))
+    path = save(tmp_path, official.state_dict(),
+                args=argparse.Namespace(model=arch, num_classes=CLASSES, **args))
     loaded = load_model(str(path))
-    assert loaded.info.name == arch
+    assert loaded.info.name == arch and loaded.info.num_classes == CLASSES
     assert any(layout in note or checkpoints_source(layout) in note for note in loaded.notes)
     assert_same_logits(official, loaded.module, images())
 
@@ -344,18 +349,21 @@ def test_zoo_names_are_the_documented_ones():
 
 
 def test_old_spikingjelly_container_names_load(tmp_path):
-    official = randomised(SewAuthorsResNet((2, 2, 2, 2), False, container=OldSeqToANNContainer))
+    official = randomised(SewAuthorsResNet((2, 2, 2, 2), False, container=OldSeqToANNContainer,
+                                           classes=CLASSES))
     assert "layer1.0.conv1.module.0.weight" in official.state_dict()
-    path = save(tmp_path, official.state_dict(), args=argparse.Namespace(model="sew_resnet18", T=T))
+    path = save(tmp_path, official.state_dict(),
+                args=argparse.Namespace(model="sew_resnet18", T=T, num_classes=CLASSES))
     loaded = load_model(str(path))
     assert any("'.module.' names" in note for note in loaded.notes)
     assert_same_logits(official, loaded.module, images())
 
 
 def test_dsnn_checkpoint_loads_into_fsnn_without_its_pathway(tmp_path):
-    official = randomised(SewAuthorsResNet((2, 2, 2, 2), False, cnf="IAND", dual=True))
-    path = save(tmp_path, official.state_dict(), args=argparse.Namespace(model="dsnn18", T=T,
-                                                                          connect_f="IAND"))
+    official = randomised(SewAuthorsResNet((2, 2, 2, 2), False, cnf="IAND", dual=True,
+                                           classes=CLASSES))
+    path = save(tmp_path, official.state_dict(), args=argparse.Namespace(
+        model="dsnn18", T=T, connect_f="IAND", num_classes=CLASSES))
     loaded = load_model(str(path), arch="fsnn18")
     # 3 projections (conv, conv, BN of 5 tensors = 7 each) + fc_acc (2) are left out
     assert any("left out 23 tensor(s)" in note for note in loaded.notes), loaded.notes

@@ -218,6 +218,12 @@ def test_connect_f_makes_a_spiking_resnet_name_a_sew_net(tmp_path):
     forced = load_model(str(path), arch="spiking_resnet18")
     assert forced.info.name == "spiking_resnet18"
     assert "connect_f='add' (a SEW net) does not apply to spiking_resnet18" in forced.warnings[0]
+    torch.save({"model": create_model("sew18", T=1).state_dict(),
+                "args": argparse.Namespace(model="sew_resnet34", T=1)}, path)
+    with pytest.raises(Exception, match="does not fit sew34"):
+        load_model(str(path))  # the args say sew34: sew18's weights do not fit it
+    assert "--arch sew18 overrides the checkpoint's model='sew_resnet34'" in \
+        load_model(str(path), arch="sew18").warnings[0]
 
 
 def test_unknown_and_unhonourable_checkpoint_args(tmp_path):
