@@ -112,3 +112,16 @@ def test_conventions_compare_one_model_only(tiny):
     result = invoke("compare", tiny, tiny, *TINY_ARGS, "--conventions", "syops,aap2023")
     assert result.exit_code == 2
     assert "--conventions shows one model under several conventions" in one_error_line(result)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_neurobench_skips_zero_weights():
+    if "effective" not in ENGINE:
+        pytest.skip("count_syops has no effective= option yet")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.BatchNorm2d(2)).eval()
+    with torch.no_grad():
+        model[0].weight[0, 0, 0, 0] = 0  # used at the 2 x 2 output positions of channel 0
+    x = torch.rand(1, 1, 4, 4) + 0.5
+    assert count_syops(model, x, **convention_options("syops")).macs == 72
+    assert count_syops(model, x, **convention_options("neurobench")).macs == 72 - 4
