@@ -88,7 +88,7 @@ def index_shd(path: Path, skips: SkipLog) -> List[Sample]:
     """One sample per label of the file, after checking its layout and declared sizes."""
     with open_h5(path) as h5:
         try:
-            times, units, labels = spike_datasets(h5, path)
+            labels = spike_datasets(h5, path)[2]
             values = np.asarray(labels[()], dtype=np.int64)
         except DataError:
             raise
