@@ -358,3 +358,32 @@ def test_labels_file_that_is_not_a_small_regular_file(tmp_path):
     with pytest.raises(DataError, match="small text files") as caught:
         get_dataset("dvs-gesture", tmp_path, T=T)
     assert str(path) in str(caught.value)
+
+
+# ---------------------------------------------------------------- never read a FIFO or a huge file
+@linux_only
+def test_fifo_recording_is_refused_not_read(tmp_path):
+    import os
+
+    write_gesture_tree(tmp_path, layout="aedat", T=T)
+    path = tmp_path / "user24_led.aedat"
+    path.unlink()
+    os.mkfifo(path)  # reading it would block forever
+    with pytest.raises(DataError, match="listed in the trials list is not a regular file"):
+        get_dataset("dvs-gesture", tmp_path, T=T)
+    (tmp_path / "user24_led_labels.csv").unlink()
+    os.mkfifo(tmp_path / "user24_led_labels.csv")
+    path.unlink()
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match="labels.csv: is not a regular file"):
+        get_dataset("dvs-gesture", tmp_path, T=T)
+
+
+def test_recording_larger_than_the_bound(tmp_path, monkeypatch):
+    import syops.data.aedat
+
+    write_cifar10dvs_tree(tmp_path, layout="aedat", classes=("cat",), per_class=1)
+    path = tmp_path / "cat" / "cifar10_cat_0.aedat"
+    monkeypatch.setattr(syops.data.aedat, "MAX_RECORDING_BYTES", path.stat().st_size - 1)
+    data = get_dataset("cifar10-dvs", tmp_path, T=T, split="train")
+    expect_named_error(path, lambda: data[0], f"is {path.stat().st_size} bytes, more than")

@@ -30,6 +30,21 @@ AEDAT20_EVENT = np.dtype([("address", ">u4"), ("timestamp", ">u4")])
 AEDAT20_ADDRESS_BITS = 0x7FFF  # polarity, 7-bit column, 7-bit row
 TIMESTAMP_WRAP = 1 << 32  # jAER's uint32 microseconds wrap around after about 71 minutes
 CIFAR10DVS_SENSOR = 128
+# A recording is read whole and its events take 4x its size as int64 columns: DVS Gesture's
+# recordings are tens of MB, CIFAR10-DVS's about 1 MB.
+MAX_RECORDING_BYTES = 1 << 30
+
+
+def read_recording(path: Path) -> bytes:
+    """The bytes of a recording: a regular file of at most ``MAX_RECORDING_BYTES``."""
+    path = Path(path)
+    if not path.is_file():
+        raise broken_file(path, "is not a regular file")
+    size = path.stat().st_size
+    if size > MAX_RECORDING_BYTES:
+        raise broken_file(path, f"is {size} bytes, more than the {MAX_RECORDING_BYTES} bytes a "
+                          f"recording may take")
+    return path.read_bytes()
 
 
 def read_aedat31_polarity(path: Path) -> Events:
@@ -38,7 +53,7 @@ def read_aedat31_polarity(path: Path) -> Events:
     Event data word: bit 0 valid, bit 1 polarity, bits 2-16 y, bits 17-31 x (origin top left).
     Timestamp: the event's int32 plus the packet's eventTSOverflow << 31.
     """
-    raw = Path(path).read_bytes()
+    raw = read_recording(path)
     packets = _polarity_packets(raw, _aedat31_body_start(raw, path), path)
     if not packets:
         return _no_events()
@@ -101,7 +116,7 @@ def read_aedat20_cifar10dvs(path: Path) -> Events:
     with the '#!AER-DAT2.0' line and hold whole 8-byte events whose addresses use no bit
     above bit 14 and whose timestamps never go backwards (except one 32-bit wrap-around).
     """
-    raw = Path(path).read_bytes()
+    raw = read_recording(path)
     body = _aedat20_body_start(raw, path)
     if (len(raw) - body) % AEDAT20_EVENT.itemsize:
         raise broken_file(path, f"event data is {len(raw) - body} bytes, not a multiple of "

@@ -82,7 +82,8 @@ def index_recording_windows(folder: Path, split: str, skips: SkipLog) -> List[Sa
 
 def _windows_of_recording(recording: Path) -> List[Window]:
     if not recording.is_file():
-        raise broken_file(recording, "recording listed in the trials list is missing")
+        problem = "is not a regular file" if recording.exists() else "is missing"
+        raise broken_file(recording, f"recording listed in the trials list {problem}")
     return read_label_windows(recording.with_name(f"{recording.stem}_labels.csv"))
 
 
@@ -105,7 +106,7 @@ def _text_lines(path: Path) -> List[str]:
 
 def read_label_windows(path: Path) -> List[Window]:
     """(label 0..10, start us, end us) of each row of a ``*_labels.csv`` file."""
-    if not path.is_file():
+    if not path.exists():
         raise broken_file(path, "labels file is missing")
     lines = _text_lines(path)
     if not lines or lines[0].strip().replace(" ", "") != LABELS_HEADER:
