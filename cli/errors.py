@@ -9,8 +9,6 @@ from typing import Iterator
 
 import click
 
-from syops.data import DataError
-
 DEBUG_HINT = "run again with --debug to see the traceback"
 INTERRUPTED = "interrupted (Ctrl-C)"
 MEMORY_HINT = "lower --batch-size or -T, or profile fewer samples"
@@ -65,7 +63,7 @@ def as_click_error(exc: Exception) -> click.ClickException:
     if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError)
                                          and OUT_OF_MEMORY.search(str(exc))):
         return out_of_memory(exc)
-    if isinstance(exc, (DataError, ValueError)):  # models, energy, data and engine input checks
+    if isinstance(exc, ValueError):  # models, energy, data (DataError) and engine input checks
         return UsageError(first_line(exc))
     if isinstance(exc, OSError) and exc.filename == "<stdout>":
         return StdoutError(exc)
