@@ -37,6 +37,9 @@ def open_dataset(loaded: LoadedModel, data: DataOptions) -> SampleDataset:
         return open_user_data(data.dataset, time_first=data.time_first, limit=data.samples)
     spec = find_spec(dataset_name(loaded, data))
     T = None
+        if data.data_root is not None:
+            raise UsageError(f"--data-root applies to named data sets; {data.dataset} is read "
+                             f"as it is")
     if spec.uses_T:
         T = data.time_steps or (loaded.info.T if loaded.info else None)
     options = {"skip_bad": True} if data.skip_bad else {}

@@ -293,3 +293,14 @@ def test_bad_arch_specs(tmp_path, tiny_net):
 def test_time_first_is_refused_for_reference_models():
     result = invoke("profile", "fsnn7", "--time-first")
     assert result.exit_code == 2 and "--time-first is for your own models" in one_error_line(result)
+
+
+def test_data_root_does_not_apply_to_user_data(tmp_path, tiny_net):
+    np.save(tmp_path / "spikes.npy", SPIKES)
+    result = invoke("profile", f"{tiny_net}:make_tiny", "--dataset", tmp_path / "spikes.npy",
+                    "--data-root", tmp_path, "--time-first")
+    assert result.exit_code == 2 and "--data-root applies to named data sets" in \
+        one_error_line(result)
+    record, = json_records("profile", f"{tiny_net}:make_tiny", "--dataset",
+                           tmp_path / "spikes.npy", "--time-first")
+    assert record["weights"] == "random init" and record["acs"] == ACS_PER_SAMPLE
