@@ -40,7 +40,7 @@ from .report import (MULTI_LEVEL, SPIKE, SPIKE_CONVENTIONS, BatchTotals, LayerCo
 from .rules import Rule, rule_for
 from .sites import OperandCounts, ProductSite, SiteCounts, join_levels
 from .snn import is_neuron, restore_states, save_states, time_steps
-from .spikes import call_statistics, is_spike
+from .spikes import call_statistics, is_spike, spike_sums
 
 MODES = ("exact", "rate")
 CLASSIFICATIONS = ("probe", "observed")
@@ -64,6 +64,8 @@ class _Site:
 
     ordinal: int                       # row in the counter's per-batch tables
     counts: SiteCounts | ProductSite
+    by_architecture: bool = False      # spikes by architecture (the probe): after one
+    verified: bool = False             # batch of 0/1 inputs, only their sums are needed
 
     @property
     def fixed(self) -> bool:
@@ -81,6 +83,7 @@ class _Tally:
     type_name: str = ""
     synaptic: bool = True
     verdicts: dict[int, Any] | None = None        # probe: call index -> inputs binary
+    architecture: set[int] = field(default_factory=set)  # call indices spiking by architecture
     declared: str | None = None                   # signals={name: ...}
     folded: bool = False                          # a BatchNorm the probe found folding
     input_shape: tuple[int, ...] = ()
@@ -98,6 +101,12 @@ class _NeuronTally:
     calls: int = 0
     updates: int = 0
     spikes: int = 0
+    feeds: list[_Site] | None = None   # sites that take every call's spikes as they are
+
+    def total_spikes(self) -> int:
+        if self.feeds is None:
+            return self.spikes
+        return self.spikes + sum(site.counts.nonzero for site in self.feeds)
 
 
 @dataclass
@@ -171,8 +180,17 @@ def not_counted_types(model: nn.Module, counted: set[nn.Module]) -> tuple[str, .
 
 
 def _check_finite(model: nn.Module) -> None:
-    for name, tensor in model.state_dict().items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+    """Refuse NaN or infinite weights (one synchronisation: NaN and inf survive a float64
+    sum; only then is the culprit looked for)."""
+    tensors = [(n, t) for n, t in model.state_dict().items() if t.is_floating_point()]
+    if not tensors:
+        return
+    total = torch.stack([t.sum(dtype=torch.float64).to(tensors[0][1].device)
+                         for _, t in tensors]).sum()
+    if math.isfinite(float(total)):
+        return
+    for name, tensor in tensors:
+        if not bool(torch.isfinite(tensor).all()):
             raise ValueError(f"the model's {name} holds NaN or infinite values; its outputs "
                              "(and so the spike counts) would be meaningless: fix the weights")
 
@@ -231,6 +249,7 @@ class SyopsCounter:
         self._sites: list[_Site] = []
         self._batch = _new_batch()
         self._ops: dict[tuple[str, str], _Tally] = {}
+        self._feeding: dict[str, dict[int, tuple[_Tally, int]]] = {}
         self._batches: list[tuple[int, np.ndarray, int]] = []
         self._forward_samples = 0
         self.count_samples = True
@@ -345,7 +364,8 @@ class SyopsCounter:
             tally.updates += x.numel()
             self._batch["updates"] += x.numel()
             tally.neurons = x.numel() // max(steps * max(self._forward_samples, 1), 1)
-            self._neuron_pending.append((tally, torch.count_nonzero(y)))
+            if tally.feeds is None:
+                self._neuron_pending.append((tally, torch.count_nonzero(y)))
         return on_call
 
     def _make_ran_hook(self, type_name: str):
@@ -396,12 +416,31 @@ class SyopsCounter:
             tally.folded = self.fuse_bn and module in found.folds
             if self.classify == "probe":
                 tally.verdicts = found.binary.get(tally.name)
+                tally.architecture = {i for i, binary in (tally.verdicts or {}).items()
+                                      if binary and (tally.name, i) not in found.data_fed}
+        if self.classify == "probe":
+            self._link_neurons(found)
         for (scope, op), verdicts in found.ops.items():
             self._op_tally(scope, op).verdicts = verdicts if self.classify == "probe" else None
         for (scope, op), error in found.op_errors.items():
             self._warn(f"{op} in {scope or 'the model'} not counted ({error})")
         modules = dict(self.model.named_modules())
         self._watch_products({modules[scope]: scope for scope, _ in found.ops})
+
+    def _link_neurons(self, found) -> None:
+        """Neurons whose every call feeds a counted layer its spikes as they are take their
+        spike counts from those layers' input statistics (no count of their own)."""
+        by_name = {t.name: t for t in self._layers.values() if t.declared is None}
+        neurons = {t.name: t for t in self._neurons.values()}
+        feeds: dict[str, dict[int, tuple[_Tally, int]]] = {}
+        for (layer, index), (neuron, call) in found.fed.items():
+            if layer in by_name and index in by_name[layer].architecture:
+                feeds.setdefault(neuron, {}).setdefault(call, (by_name[layer], index))
+        for name, calls in feeds.items():
+            tally = neurons.get(name)
+            if tally is not None and len(calls) == found.neuron_calls.get(name):
+                tally.feeds = []
+                self._feeding[name] = calls
 
     def _watch_products(self, scopes: dict[nn.Module, str]) -> None:
         """Count the functional products run inside ``scopes`` (none of their counted
@@ -433,7 +472,18 @@ class SyopsCounter:
                          verdict if isinstance(verdict, tuple) else (verdict,))))
             return SiteCounts(index, fixed=fixed, declared_spike=tally.declared == SPIKE,
                               events=self.spikes == "events")
-        return self._site(tally, key, make)
+        fresh = self._calls.get(key, 0) not in tally.sites
+        site = self._site(tally, key, make)
+        if fresh:
+            self._new_layer_site(tally, site)
+        return site
+
+    def _new_layer_site(self, tally: _Tally, site: _Site) -> None:
+        site.by_architecture = (site.counts.index in tally.architecture
+                                and self.spikes == "binary" and not self.effective)
+        for neuron, calls in self._feeding.items():
+            if (tally, site.counts.index) in calls.values():
+                next(t for t in self._neurons.values() if t.name == neuron).feeds.append(site)
 
     def _dense(self, tally: _Tally, module: nn.Module, x: Tensor, output: Any) -> int:
         y = _first_tensor(output)
@@ -459,6 +509,9 @@ class SyopsCounter:
             self._add(self._batch["dense"], site.ordinal, dense)
         if x.numel() == 0 or (site.fixed and not effective):
             return
+        if site.verified:
+            self._measure_spikes(site, rule, module, x, dense)
+            return
         events = self.spikes == "events"
         sums, nz_sums, stats = call_statistics(x, rule.count_dims, events=events,
                                                nonzero_sums=counts.declared_spike or events)
@@ -474,6 +527,20 @@ class SyopsCounter:
         self._pending.append(_Pending(
             lambda row: self._record_layer(site, None if effective else dense, numel, *row),
             torch.cat((torch.stack((pairs, nz_pairs)), stats))))
+
+    def _measure_spikes(self, site: _Site, rule: Rule, module: Any, x: Tensor,
+                        dense: int) -> None:
+        """A call of a site fed spikes by architecture, already seen binary: the sums of its
+        input are all it needs (its ones)."""
+        sums = spike_sums(x, rule.count_dims)
+        total = sums.sum()
+        pairs = (rule.spike_pairs(module, sums if rule.count_dims else total, self._cache)
+                 if self.mode == "exact" else total)
+        numel = x.numel()
+        self._pending.append(_Pending(
+            lambda row: self._record_layer(site, dense, numel, row[0], row[0], row[1], row[1],
+                                           0.0, 1.0 if row[1] else 0.0, 0.0, 0.0),
+            torch.stack((pairs, total))))
 
     def _record_layer(self, site: _Site, dense: int | None, numel: int, pairs: float,
                       nz_pairs: float, total: float, nonzero: float, low: float, high: float,
@@ -492,6 +559,7 @@ class SyopsCounter:
             acs, acs_nz = pairs, nz_pairs
         else:
             acs, acs_nz = dense * total / numel, dense * nonzero / numel
+        site.verified = site.by_architecture and binary and counts.binary
         site.counts = replace(
             counts, binary=counts.binary and binary, integer=counts.integer and integer,
             level=join_levels(counts.level, level),
@@ -671,7 +739,8 @@ class SyopsCounter:
         counted = [t.counts() for t in (*self._layers.values(), *self._ops.values())
                    if t.sites]
         sites = [s.counts for s in self._sites]
-        neurons = [NeuronCounts(t.name, type(m).__name__, t.neurons, t.calls, t.updates, t.spikes)
+        neurons = [NeuronCounts(t.name, type(m).__name__, t.neurons, t.calls, t.updates,
+                                t.total_spikes())
                    for m, t in self._neurons.items() if t.calls]
         types = set(self._uncounted.values())
         modules = dict(self.model.named_modules())

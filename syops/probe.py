@@ -10,6 +10,11 @@ The probe costs the model's cheap parts (norms, neurons, pooling) on one sample;
 values are drawn once and served as shifted slices, and BatchNorms that fold into a counted
 layer are skipped (they only rescale its random output).
 
+The data enters the skeleton requiring gradients, and nothing else does (the skeleton's
+parameters are frozen, and neurons and skipped layers return fresh values): a layer input
+that requires gradients depends on the data through uncounted operations alone (a layer fed
+by the data set), any other binary input is spikes by architecture.
+
 The same pass finds BatchNorms that a forward applies to a conv/linear output outside any
 ``nn.Sequential`` (``out = self.bn1(self.conv1(x))``): a BatchNorm whose input is the very
 tensor a counted layer just returned folds into that layer.
@@ -19,12 +24,13 @@ from __future__ import annotations
 
 import copy
 import math
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import tree_leaves, tree_map
 
 from .fold import can_fold, folded_batchnorms
 from .interception import ScopedProducts
@@ -75,9 +81,21 @@ class _RandomSpikes(nn.Module):
 
     def forward(self, x: Tensor, *args, **kwargs) -> Any:
         if self.neuron is None:
-            return self._bank.take(tuple(x.shape), x)
+            return self._emitted(self._bank.take(tuple(x.shape), x))
         return with_spikes(self.neuron(x, *args, **kwargs),
-                           lambda spikes: self._bank.take(tuple(spikes.shape), spikes))
+                           lambda spikes: self._emitted(self._bank.take(tuple(spikes.shape),
+                                                                        spikes)))
+
+    def _emitted(self, spikes: Tensor) -> Tensor:
+        """Note the spikes of this call, so a layer they feed directly is known."""
+        result, name = self.__dict__.get("_result"), self.__dict__.get("_name")
+        if result is not None:
+            calls = result.neuron_calls.get(name, 0)
+            result.neuron_calls[name] = calls + 1
+            # a weak reference: a dead tensor's storage may be reused by another
+            result.emitted[spikes.untyped_storage().data_ptr()] = (name, calls, spikes.numel(),
+                                                                   weakref.ref(spikes))
+        return spikes
 
 
 @dataclass
@@ -87,6 +105,15 @@ class ProbeResult:
     binary: dict[str, dict[int, bool]] = field(default_factory=dict)
     """counted layer name -> {call index in the forward: its input was binary}"""
     folds: set[nn.Module] = field(default_factory=set)     # BatchNorms fed by a layer's output
+    fed: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    """(counted layer name, call index) -> (neuron name, its call) whose spikes it takes as
+    they are (the same storage and size)"""
+    neuron_calls: dict[str, int] = field(default_factory=dict)
+    data_fed: set[tuple[str, int]] = field(default_factory=set)
+    """(counted layer name, call index) whose input depends on the data through uncounted
+    operations alone (or every site, when the data could not be tracked)"""
+    data_tracked: bool = True
+    emitted: dict[int, tuple] = field(default_factory=dict)   # storage -> (name, call, size, ref)
     ops: dict[tuple[str, str], dict[int, tuple[bool, ...]]] = field(default_factory=dict)
     """(scope module name, op name) -> {product index in the forward: operands binary}"""
     op_errors: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -113,7 +140,13 @@ class _Skipped(nn.Module):
     def forward(self, *args, **kwargs) -> Tensor:
         x = args[0] if args else next(v for v in kwargs.values() if isinstance(v, Tensor))
         sites = self._result.binary.setdefault(self._name, {})
-        sites[len(sites)] = is_binary(x)
+        index = len(sites)
+        sites[index] = is_binary(x)
+        if x.requires_grad or not self._result.data_tracked:
+            self._result.data_fed.add((self._name, index))
+        source = self._result.emitted.get(x.untyped_storage().data_ptr())
+        if source is not None and source[2] == x.numel() and source[3]() is not None:
+            self._result.fed[(self._name, index)] = source[:2]
         out = self._bank.take(self._rule.output_shape(self._layer, x), x)
         self._result.last = (out, self._layer)
         return out
@@ -125,7 +158,7 @@ class _WatchedNorm(nn.Module):
 
     def __init__(self, bn: nn.Module, result: ProbeResult):
         super().__init__()
-        norm = copy.deepcopy(bn).eval()
+        norm = copy.deepcopy(bn).eval().requires_grad_(False)
         _clear_hooks(norm)
         self.__dict__.update(_bn=bn, _norm=norm, _result=result)
 
@@ -154,14 +187,36 @@ def one_sample(inputs: Any, batch_dim: int) -> Any:
     return tree_map(first, inputs)
 
 
-@torch.no_grad()
 def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
               args: tuple, kwargs: dict, seed: int = 0) -> ProbeResult:
-    """Run the probe on ``model(*args, **kwargs)`` (one sample is enough)."""
+    """Run the probe on ``model(*args, **kwargs)`` (one sample is enough), tracking which
+    layer inputs depend on the data; where tracking breaks the forward (an in-place write to
+    the input, say), run again without it."""
+    try:
+        with torch.enable_grad():
+            return _probe(model, layers, *_tracked((args, kwargs)), seed)
+    except RuntimeError:
+        with torch.no_grad():
+            result = _probe(model, layers, args, kwargs, seed, data_tracked=False)
+        return result
+
+
+def _tracked(inputs: Any) -> tuple[tuple, dict]:
+    """The inputs with every floating-point tensor requiring gradients (a non-leaf copy)."""
+    def mark(t):
+        if isinstance(t, Tensor) and t.is_floating_point():
+            return t.detach().requires_grad_().clone()
+        return t
+    return tree_map(mark, inputs)
+
+
+def _probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]], args: tuple,
+           kwargs: dict, seed: int, data_tracked: bool = True) -> ProbeResult:
     generator = torch.Generator().manual_seed(seed)
     uniform = torch.rand(_Bank.PERIOD, generator=generator)
     spikes, levels = _Bank((uniform < 0.5).float()), _Bank(uniform + 0.5)
-    result = ProbeResult()
+    result = ProbeResult(data_tracked=data_tracked and all(
+        t.is_floating_point() for t in tree_leaves((args, kwargs)) if isinstance(t, Tensor)))
     memo: dict[int, Any] = detached_states(model)  # states left with autograd history
     memo.update({id(layer): _Skipped(name, rule, layer, result, levels)
                  for layer, (name, rule) in layers.items()})
@@ -172,9 +227,13 @@ def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
     memo.update({id(m): _RandomSpikes(spikes, copy.deepcopy(m, dict(memo))
                                       if returns_states(m) else None)
                  for m in model.modules() if is_neuron(m) and id(m) not in memo})
+    names = {id(m): name for name, m in model.named_modules()}
+    for key, stand_in in memo.items():
+        if isinstance(stand_in, _RandomSpikes):
+            stand_in.__dict__.update(_result=result, _name=names.get(key))
     skeleton = copy.deepcopy(model, memo)
     _clear_hooks(skeleton)
-    skeleton.eval()
+    skeleton.eval().requires_grad_(False)
     reset_states(skeleton)
     scopes = ScopedProducts(lambda *op: _record_products(result, *op))
     handles = scopes.attach({m: name for name, m in skeleton.named_modules()}, ())
@@ -184,6 +243,7 @@ def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
         for handle in handles:
             handle.remove()
     result.last = None
+    result.emitted.clear()
     return result
 
 

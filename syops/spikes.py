@@ -69,6 +69,13 @@ def call_statistics(x: Tensor, count_dims: int = 0, *, nonzero_sums: bool = Fals
     return CallStatistics(sums, nz_sums, stats)
 
 
+def spike_sums(x: Tensor, count_dims: int = 0) -> Tensor:
+    """The ones of a known spike input per position of its last ``count_dims`` dims."""
+    if x.dtype == torch.bool:
+        x = x.view(torch.uint8)
+    return _summed(x, count_dims, _accumulator(x, count_dims))
+
+
 def spike_statistics(x: Tensor, count_dims: int = 0) -> tuple[Tensor, Tensor]:
     """``(sums, [nnz, min, max])`` of one input, on its device (the binary test's figures)."""
     sums, _, stats = call_statistics(x, count_dims)

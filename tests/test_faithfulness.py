@@ -255,3 +255,25 @@ def test_modules_that_never_ran_are_reported_apart():
 
     report = count_syops(Unused(), torch.ones(1, 2))
     assert report.not_counted == ("PReLU",) and report.unused == ("LayerNorm",)
+
+
+def test_spikes_by_architecture_take_the_fast_path_with_the_same_counts():
+    torch.manual_seed(4)
+    model = nn.Sequential(layer.Conv2d(2, 4, 3, padding=1, step_mode="m"),
+                          neuron.IFNode(v_threshold=0.3, step_mode="m"),
+                          layer.Conv2d(4, 3, 3, padding=1, step_mode="m"),
+                          neuron.IFNode(step_mode="m")).eval()
+    frames = torch.rand(6, 3, 2, 8, 8)                       # [B, T, ...], multi-level
+    seen = []
+    handle = model[1].register_forward_hook(lambda m, a, out: seen.append(int(out.sum())))
+    fast = count_syops(model, list(frames.split(2)), time_first=True)
+    handle.remove()
+    slow = count_syops(model, list(frames.split(2)), time_first=True, classify="observed")
+    columns = ["name", "signal", "syops", "acs", "macs", "firing_rate"]
+    assert fast.layers[columns].equals(slow.layers[columns])
+    assert fast.layers.acs[1] > 0
+    # the first neuron's spikes come from the second conv's inputs: what it emitted
+    first = fast.neurons.set_index("name").loc["1"]
+    assert len(seen) == 3                                   # the probe runs on a copy
+    assert first.output_firing_rate == sum(seen) / (6 * 3 * 4 * 8 * 8)
+    assert first.output_firing_rate == slow.neurons.set_index("name").loc["1"].output_firing_rate

@@ -101,12 +101,20 @@ def model_overrides(image_size: int | None) -> dict:
     return {} if image_size is None else {"image_size": image_size}
 
 
+DEVICE = torch.device("cpu")   # --device; timings synchronise with it
+
+
 def build_model_and_images(name: str, images: int, image_size: int | None):
-    """The eval-mode model (seeded init) and ``images`` example inputs."""
+    """The eval-mode model (seeded init) and ``images`` example inputs, on ``DEVICE``."""
     overrides = model_overrides(image_size)
     torch.manual_seed(0)
-    model = create_model(name, **overrides).eval()
-    return model, model_info(name, **overrides).example_input(images, seed=0)
+    model = create_model(name, **overrides).eval().to(DEVICE)
+    return model, model_info(name, **overrides).example_input(images, seed=0).to(DEVICE)
+
+
+def synchronize() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 # --- methods -------------------------------------------------------------------------------
@@ -223,8 +231,10 @@ def hook_count(model: torch.nn.Module) -> int:
 def run_method(method: str, model, batches) -> tuple[float, Counts | None]:
     """Seconds the method takes over all batches, and the counts it reports."""
     gc.collect()
+    synchronize()
     start = time.perf_counter()
     counts = RUNNERS[method](model, batches)
+    synchronize()
     elapsed = time.perf_counter() - start
     if hook_count(model):
         raise RuntimeError(f"{method} left hooks on the model")
@@ -545,6 +555,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="input size override (model_info's image_size)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu or cuda (timings synchronise; use --no-memory on cuda)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory probes")
     parser.add_argument("--scaling", action="store_true")
     parser.add_argument("--output", metavar="FILE.md", help="also write the tables here")
@@ -563,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.memory_probe:
         name, batch_size, method = args.memory_probe
         print(json.dumps(memory_probe(name, int(batch_size), method, args)))
