@@ -266,7 +266,7 @@ def add_spikformer_macs() -> dict[str, float]:
 ])
 def test_module_macs_of_the_cifar_variants_by_hand(name, expected):
     model, info = small(name)
-    report = count_syops(model, info.example_input(batch_size=2))
+    report = count_syops(model, info.example_input(batch_size=3))  # 3 != T: no layout warning
     assert module_macs(report) == expected
     assert sum(expected.values()) == {"spikformer_4_384": 663_552 + 1_920 + 132_120_576,
                                       "fsnn_spikformer_4_384": 665_472,
@@ -281,6 +281,23 @@ def test_module_macs_of_the_membrane_shortcut_nets_by_hand():
                            ("sdt_8_512", {"stem.0.0": 3_538_944})):
         model, info = small(name)
         assert module_macs(count_syops(model, info.example_input())) == expected
+
+
+# Attention products (functional ops, a row per module that runs them), dense per sample at
+# T = 2: spikformer_4_384 at 16 x 16 (N = 16, 12 heads of d = 32), (q @ k^T) @ v:
+#   2 steps * 12 heads * (16*32*16 + 16*16*32) = 393,216 per block, 4 blocks = 1,572,864;
+# spikingformer_8_512 at 32 x 32 (N = 4, 8 heads of d = 64), q @ (k^T @ v):
+#   2 * 8 * (64*4*64 + 4*64*64) = 524,288 per block, 8 blocks = 4,194,304;
+# sdt_8_512: masks and sums, no product.
+@pytest.mark.parametrize("name, dense", [("spikformer_4_384", 1_572_864),
+                                         ("spikingformer_8_512", 4_194_304), ("sdt_8_512", 0)])
+def test_attention_products_cost_acs_only(name, dense):
+    model, info = small(name)
+    layers = count_syops(model, info.example_input()).layers
+    products = layers[~layers["type"].isin(MODULE_TYPES)]
+    assert products["syops"].sum() == dense
+    assert (products["macs"] == 0).all()  # one operand of every product is spikes
+    assert set(products["name"]) <= {f"units.{i}.attn.mix" for i in range(9)}
 
 
 @pytest.mark.slow
