@@ -39,7 +39,7 @@ from .report import (MULTI_LEVEL, SPIKE, SPIKE_CONVENTIONS, BatchTotals, LayerCo
                      NeuronCounts, Report)
 from .rules import Rule, rule_for
 from .sites import OperandCounts, ProductSite, SiteCounts, join_levels
-from .snn import is_neuron, restore_states, save_states, time_steps
+from .snn import emits_binary, is_neuron, restore_states, save_states, time_steps
 from .spikes import call_statistics, is_spike, spike_sums
 
 MODES = ("exact", "rate")
@@ -238,6 +238,7 @@ class SyopsCounter:
                 "register a rule with syops.rules.register or run without strict")
         self._neurons = {m: _NeuronTally(name) for name, m in model.named_modules()
                          if is_neuron(m)}
+        self._binary_neurons = bool(self._neurons) and all(map(emits_binary, self._neurons))
         self._handles: list = []
         self._pending: list[_Pending] = []
         self._neuron_pending: list[tuple[_NeuronTally, Tensor]] = []
@@ -364,8 +365,8 @@ class SyopsCounter:
             tally.updates += x.numel()
             self._batch["updates"] += x.numel()
             tally.neurons = x.numel() // max(steps * max(self._forward_samples, 1), 1)
-            if tally.feeds is None:
-                self._neuron_pending.append((tally, torch.count_nonzero(y)))
+            if tally.feeds is None:   # the sum of its outputs: its spikes when they are 0/1
+                self._neuron_pending.append((tally, spike_sums(y).sum()))
         return on_call
 
     def _make_ran_hook(self, type_name: str):
@@ -481,6 +482,8 @@ class SyopsCounter:
     def _new_layer_site(self, tally: _Tally, site: _Site) -> None:
         site.by_architecture = (site.counts.index in tally.architecture
                                 and self.spikes == "binary" and not self.effective)
+        # fed by neurons that emit 0/1 by construction: 0/1 without a test (else after one)
+        site.verified = site.by_architecture and self._binary_neurons
         for neuron, calls in self._feeding.items():
             if (tally, site.counts.index) in calls.values():
                 next(t for t in self._neurons.values() if t.name == neuron).feeds.append(site)

@@ -37,7 +37,7 @@ from .interception import ScopedProducts
 from .ops import LayerCall, Product
 from .rules import Rule
 from .snn import detached_states, is_neuron, reset_states, returns_states, with_spikes
-from .spikes import is_binary
+from .spikes import binary_statistics, is_spike
 
 
 class _Bank:
@@ -98,6 +98,11 @@ class _RandomSpikes(nn.Module):
         return spikes
 
 
+@dataclass(frozen=True)
+class _Later:
+    index: int
+
+
 @dataclass
 class ProbeResult:
     """What the probe learnt about the model's architecture."""
@@ -113,6 +118,27 @@ class ProbeResult:
     """(counted layer name, call index) whose input depends on the data through uncounted
     operations alone (or every site, when the data could not be tracked)"""
     data_tracked: bool = True
+    pending: list[Tensor] = field(default_factory=list)
+
+    def later_binary(self, x: Tensor) -> _Later:
+        """A placeholder for whether ``x`` is 0/1; ``resolve`` reads all tests back at once."""
+        self.pending.append(binary_statistics(x))
+        return _Later(len(self.pending) - 1)
+
+    def resolve(self) -> None:
+        """Replace every placeholder verdict by its test's result (one synchronisation)."""
+        if not self.pending:
+            return
+        rows = torch.stack(self.pending).tolist()
+
+        def value(v):
+            return is_spike(*rows[v.index]) if isinstance(v, _Later) else v
+        for table in (self.binary, self.ops):
+            for sites in table.values():
+                for index, verdict in sites.items():
+                    sites[index] = (tuple(map(value, verdict)) if isinstance(verdict, tuple)
+                                    else value(verdict))
+        self.pending.clear()
     emitted: dict[int, tuple] = field(default_factory=dict)   # storage -> (name, call, size, ref)
     ops: dict[tuple[str, str], dict[int, tuple[bool, ...]]] = field(default_factory=dict)
     """(scope module name, op name) -> {product index in the forward: operands binary}"""
@@ -141,7 +167,7 @@ class _Skipped(nn.Module):
         x = args[0] if args else next(v for v in kwargs.values() if isinstance(v, Tensor))
         sites = self._result.binary.setdefault(self._name, {})
         index = len(sites)
-        sites[index] = is_binary(x)
+        sites[index] = self._result.later_binary(x)
         if x.requires_grad or not self._result.data_tracked:
             self._result.data_fed.add((self._name, index))
         source = self._result.emitted.get(x.untyped_storage().data_ptr())
@@ -244,14 +270,16 @@ def _probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]], args: tu
             handle.remove()
     result.last = None
     result.emitted.clear()
+    result.resolve()
     return result
 
 
-def operands_binary(product: Product) -> tuple[bool, ...]:
-    """Whether each operand that may carry spikes holds only 0/1 (False for weights)."""
+def operands_binary(result: ProbeResult, product: Product) -> tuple:
+    """Whether each operand that may carry spikes holds only 0/1 (False for weights), as
+    placeholders until ``result.resolve()``."""
     if isinstance(product, LayerCall):
-        return (is_binary(product.x),)
-    return tuple(t is not None and not fixed and is_binary(t)
+        return (result.later_binary(product.x),)
+    return tuple(t is not None and not fixed and result.later_binary(t)
                  for t, fixed in ((product.a, product.a_fixed), (product.b, product.b_fixed)))
 
 
@@ -264,4 +292,4 @@ def _record_products(result: ProbeResult, scope: str, op: str, rule, args, kwarg
         return
     sites = result.ops.setdefault(key, {})
     for product in products:
-        sites[len(sites)] = operands_binary(product)
+        sites[len(sites)] = operands_binary(result, product)

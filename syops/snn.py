@@ -36,6 +36,7 @@ class Library:
     returns_states: bool = False       # neurons may return (spikes, states...) tuples
     reset: str | None = None           # per-instance method zeroing the states kept between calls
     time_axis: int | None = None       # input dim holding time steps ([T, B] 0, [B, T] 1)
+    binary: bool = True                # its spikes are 0/1 (Sinabs' default MultiSpike is not)
 
 
 LIBRARIES: tuple[Library, ...] = (
@@ -51,7 +52,7 @@ LIBRARIES: tuple[Library, ...] = (
             returns_states=True, time_axis=0),
     # ExpLeak is a leaky integrator without spikes, but keeps states like the neurons.
     Library("sinabs", "sinabs.layers:StatefulLayer", ("sinabs.layers:ExpLeak",),
-            reset="reset_states", time_axis=1),
+            reset="reset_states", time_axis=1, binary=False),
 )
 
 SQUEEZED = "sinabs.layers:SqueezeMixin"  # Sinabs layers fed [B*T, ...]
@@ -98,6 +99,13 @@ def register_neuron(module_type: type) -> type:
 
 def is_neuron(module: nn.Module) -> bool:
     return isinstance(module, tuple(_NEURON_TYPES)) or _library_neuron(module) is not None
+
+
+def emits_binary(module: nn.Module) -> bool:
+    """Whether a neuron's spikes are 0/1 by construction: SpikingJelly's and registered
+    neurons (``register_neuron``'s contract), and the libraries whose table row says so."""
+    library = _library_neuron(module)
+    return library.binary if library is not None else is_neuron(module)
 
 
 def returns_states(module: nn.Module) -> bool:

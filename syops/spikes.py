@@ -87,6 +87,13 @@ def is_spike(total: float, nnz: float, low: float, high: float) -> bool:
     return low >= 0 and high <= 1 and total == nnz
 
 
+def binary_statistics(x: Tensor) -> Tensor:
+    """``[total, nonzero, low, high]`` of ``x`` on its device (``is_spike``'s figures)."""
+    if x.numel() == 0:
+        return torch.zeros(4, dtype=torch.float64, device=x.device)
+    return call_statistics(x).stats[:4]
+
+
 def is_binary(x: Tensor) -> bool:
     """True when every element of ``x`` is 0 or 1 (synchronises; for one-off checks)."""
     if x.numel() == 0:
