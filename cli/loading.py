@@ -57,7 +57,7 @@ PROMOTED_BY_CONNECT = {"spiking_resnet": "sew"}
 """A connect function in the args makes a plain Spiking ResNet name a SEW net (the SEW
 authors' archived runs say model='spiking_resnet18', connect_f='add')."""
 FORBIDDEN_MODULES = ("os", "posix", "nt", "subprocess", "sys", "shutil", "socket", "pty",
-                     "runpy", "importlib", "ctypes", "code", "pickle", "marshal", "webbrowser")
+                     "runpy", "importlib", "ctypes", "pickle", "marshal", "webbrowser")
 FORBIDDEN_BUILTINS = ("eval", "exec", "compile", "open", "__import__", "getattr", "setattr",
                       "delattr", "globals", "locals", "vars", "input", "breakpoint")
 
