@@ -247,7 +247,15 @@ def render_energy_table(title: str, rows: Sequence[EnergyRow], console: Console)
     console.print(table)
 
 
-TABLE4_NOTES = """Per image, T = 4, BN folded; MACs: dense operations on non-spike inputs (the image conv on each of the T copies, the ADD residual sums, the time-averaged head inputs, the DSNN accumulation stream); AC-eligible: dense operations on spike inputs (ACs at rate 1). EC range: every spike input silent .. firing (fp32, AC 0.9 pJ, MAC 4.6 pJ). Implied rate: the uniform input firing rate at which our DC (MACs + rate x AC-eligible) equals the published DC; 'none': the published figure lies outside our EC range. Operations counted: those the engine counts (module layers, and functional products where it counts them)."""
+TABLE4_NOTES = (
+    "Per image, T = 4, BN folded; MACs: dense operations on non-spike inputs (the image conv "
+    "on each of the T copies, the ADD residual sums, the time-averaged head inputs, the DSNN "
+    "accumulation stream); AC-eligible: dense operations on spike inputs (ACs at rate 1). EC "
+    "range: every spike input silent .. firing (fp32, AC 0.9 pJ, MAC 4.6 pJ). Implied rate: "
+    "the uniform input firing rate at which our DC (MACs + rate x AC-eligible) equals the "
+    "published DC; 'none': the published figure lies outside our EC range. AC-eligible "
+    "operations include the attention products (matmuls of spikes, counted as functional "
+    "ops); SDT's element-wise masks and sums are not synaptic products.")
 SMALL_NOTE = ("--small: reduced inputs (CIFAR-100 {cifar100} x {cifar100}, ImageNet {imagenet} x "
               "{imagenet}); the figures do not compare with the published ones. Full size: "
               "python -m syops.reproduce table4")

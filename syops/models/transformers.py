@@ -164,7 +164,8 @@ class Attention(nn.Module):
     def _split(self, tokens: Tensor) -> Tensor:
         """``[T, B, C, N]`` -> ``[T, B, heads, N, C / heads]``."""
         T, B, C, N = tokens.shape
-        return tokens.transpose(-1, -2).reshape(T, B, N, self.heads, C // self.heads).permute(0, 1, 3, 2, 4)
+        heads = tokens.transpose(-1, -2).reshape(T, B, N, self.heads, C // self.heads)
+        return heads.permute(0, 1, 3, 2, 4)
 
     def forward(self, x: Tensor) -> Tensor:
         tokens = self.pre(x.flatten(3))
@@ -196,6 +197,18 @@ class SpikingHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.neuron(x.flatten(3).mean(3))).mean(0)
+
+
+class Block(nn.Module):
+    """One transformer block's attention and MLP (two residual branches, run in that order by
+    :class:`SpikingTransformer`), plus the two LayerNorms that the Spikformer and Spikingformer
+    code builds but never applies: kept so that parameter counts equal the official code's."""
+
+    def __init__(self, attn: nn.Module, mlp_unit: nn.Module, dim: int, with_norms: bool):
+        super().__init__()
+        self.attn, self.mlp = attn, mlp_unit
+        if with_norms:
+            self.norm1, self.norm2 = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
 
 
 class SpikingTransformer(nn.Module):
@@ -250,19 +263,6 @@ class SpikingTransformer(nn.Module):
     def extra_repr(self) -> str:
         return (f"T={self.T}, connect={getattr(self.connect, '__name__', None)}, "
                 f"accumulate={self.accumulate}")
-
-
-class Block(nn.Module):
-    """One transformer block's attention and MLP (two residual branches, run in that order by
-    :class:`SpikingTransformer`), plus the two
-    LayerNorms that the Spikformer and Spikingformer code builds but never applies: kept so
-    that parameter counts equal the official code's."""
-
-    def __init__(self, attn: nn.Module, mlp_unit: nn.Module, dim: int, with_norms: bool):
-        super().__init__()
-        self.attn, self.mlp = attn, mlp_unit
-        if with_norms:
-            self.norm1, self.norm2 = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
 
 
 def spikformer(spec: Spec, T: int, num_classes: int, connect: str = "ADD",
