@@ -84,7 +84,7 @@ def output_target(given: str | Path) -> Target:
     for test, kind in NOT_REGULAR:
         if test(mode):
             raise ValueError(f"{given} is {kind}, not a regular file; give a file path, "
-                             f"or - for stdout")
+                             "or - for stdout")
     if not os.access(path, os.W_OK):
         raise PermissionError(13, "the file is not writable", given)
     return Target(given, path=path)
