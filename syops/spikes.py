@@ -3,7 +3,8 @@
 An input counts as spikes when every value lies in [0, 1] and the values sum to their
 non-zero count: then every non-zero value is 1. The sums run in float32 (float64 inputs, and
 sums over more than 2**24 elements per position, in float64), where they are exact for
-spikes; their total is taken in float64. A value closer to 1 than the float32 rounding of
+spikes; their total is taken in float64. Where every element meets the same number of
+weights (``count_dims`` 0) only the total is kept, in one flat reduction. A value closer to 1 than the float32 rounding of
 such a partial sum (about 1e-4 for a partial of 2,000 elements) can pass for a 1; any other
 value in (0, 1), however small, makes the input multi-level.
 
@@ -30,7 +31,7 @@ class CallStatistics(NamedTuple):
 
 def _accumulator(x: Tensor, count_dims: int) -> torch.dtype:
     positions = 1
-    for size in x.shape[x.dim() - max(count_dims, 1):]:
+    for size in (x.shape[x.dim() - count_dims:] if count_dims else ()):
         positions *= size
     per_position = x.numel() // max(positions, 1)
     if x.dtype == torch.float64 or per_position > EXACT_FLOAT32:
@@ -39,7 +40,10 @@ def _accumulator(x: Tensor, count_dims: int) -> torch.dtype:
 
 
 def _summed(x: Tensor, count_dims: int, dtype: torch.dtype) -> Tensor:
-    lead = tuple(range(x.dim() - max(count_dims, 1)))
+    """``x`` summed over all but its last ``count_dims`` dims (all of them: a scalar)."""
+    if not count_dims:
+        return x.sum(dtype=dtype).double()   # one flat reduction (the fastest)
+    lead = tuple(range(x.dim() - count_dims))
     return (x.sum(dim=lead, dtype=dtype) if lead else x.to(dtype)).double()
 
 
