@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import torch
 from torch import Tensor, nn
 
+from . import distributed
 from .counter import SyopsCounter
 from .energy import EnergyModel
 from .report import Report
@@ -52,18 +54,24 @@ def _total(data: Any, max_batches: int | None) -> int | None:
     return total if max_batches is None else min(total, max_batches)
 
 
-def _progress_callback(progress: bool | Callable | None, total: int | None):
-    """A per-batch callback and a closer, for ``progress=True`` (a rich bar) or a callable."""
+def _progress_callback(progress: bool | Callable | None, total: int | None,
+                       counter: SyopsCounter):
+    """A per-batch callback and a closer, for ``progress=True`` (a rich bar with samples/s
+    and the time left) or a callable."""
     if callable(progress):
         return progress, lambda: None
     if not progress:
         return (lambda done, total: None), lambda: None
     from rich.console import Console
     from rich.progress import Progress
-    bar = Progress(console=Console(stderr=True), transient=True)
-    task = bar.add_task("counting", total=total)
+
+    from .longrun import progress_columns, sample_rate
+    bar = Progress(*progress_columns(), console=Console(stderr=True), transient=True)
+    task = bar.add_task("counting", total=total, rate="")
     bar.start()
-    return (lambda done, total: bar.update(task, completed=done)), bar.stop
+    start = time.monotonic()
+    return (lambda done, total: bar.update(task, completed=done, rate=sample_rate(
+        counter.samples, time.monotonic() - start))), bar.stop
 
 
 def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact",
@@ -93,21 +101,26 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
     ``[T, B, ...]``. Samples are counted from the data as the loader yields it. ``progress``:
     True for a progress bar, or a callable ``(batches_done, total)``; ``on_batch(done,
     counter)`` runs after each batch (``counter.report()`` is the report so far).
+
+    Under an initialised torch.distributed process group every rank counts the data it is
+    given and every rank gets the sum over ranks; an error on one rank is raised on every
+    rank (docs/scale.md). A DistributedDataParallel model is counted through ``.module``.
     """
     if max_batches is not None and max_batches < 1:
         raise ValueError(f"max_batches must be at least 1, got {max_batches}")
     if time_first and batch_dim != 0:
         raise ValueError("time_first=True feeds [B, T, ...] batches as [T, B, ...]; "
                          "leave batch_dim at 0")
+    model = distributed.unwrap(model)   # DDP's forward broadcasts; count the module inside
     device = model_device(model)
     total = _total(data, max_batches)
-    step, close = _progress_callback(progress, total)
     flags = {m: m.training for m in model.modules()}
     counter = SyopsCounter(model, mode=mode, fuse_bn=fuse_bn, energy=energy, strict=strict,
                            classify=classify, signals=signals,
                            batch_dim=1 if time_first else batch_dim, spikes=spikes,
                            bn_macs=bn_macs, effective=effective)
     counter.count_samples = False
+    step, close = _progress_callback(progress, total, counter)
     try:
         model.eval()
         with torch.no_grad(), counter:
@@ -126,13 +139,17 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
                 step(done, total)
                 if on_batch is not None:
                     on_batch(done, counter)
+    except Exception as exc:
+        distributed.share_error(exc)   # other ranks raise it too, none is left waiting
+        raise
     finally:
         close()
         for module, training in flags.items():
             module.training = training
-    if counter.samples == 0:
+    report = distributed.reduce_report(counter.report() if counter.samples else None)
+    if report is None:
         raise ValueError("no samples to count: the data is empty")
-    return counter.report()
+    return report
 
 
 def _samples(x: Tensor, batch_dim: int, time_first: bool) -> int:
