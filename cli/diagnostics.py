@@ -4,12 +4,15 @@ silencing third-party log lines that are not diagnostics of the user's run."""
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
+
+from syops.longrun import progress_columns, sample_rate
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 NOISY_LOGGERS = ("torch._library.triton",)  # "Triton not available" on SpikingJelly's import
@@ -43,13 +46,17 @@ class Diagnostics:
 
     @contextmanager
     def progress(self, description: str,
-                 total: int | None = None) -> Iterator[Callable[[int, int | None], None]]:
-        """A ``(done, total)`` callback driving a bar (transient), or a no-op when quiet."""
+                 total: int | None = None) -> Iterator[Callable[..., None]]:
+        """A ``(done, total, samples=None)`` callback driving a bar (transient): batches
+        done, samples/s, elapsed time and ETA; a no-op when quiet."""
         if not self.shows_progress:
-            yield lambda done, total: None
+            yield lambda done, total, samples=None: None
             return
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn())
-        with Progress(*columns, console=self.console, transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda done, total: bar.update(task, completed=done, total=total)
+        start = time.monotonic()
+        with Progress(*progress_columns(), console=self.console, transient=True) as bar:
+            task = bar.add_task(description, total=total, rate="")
+
+            def step(done: int, total: int | None, samples: int | None = None) -> None:
+                bar.update(task, completed=done, total=total,
+                           rate=sample_rate(samples, time.monotonic() - start))
+            yield step

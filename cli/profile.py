@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import click
 
+from syops import distributed
 from syops.reports.records import record
 
+from .diagnostics import QUIET, Diagnostics
 from .loading import announce, load_model
-from .options import (Counting, DataOptions, Loading, Output, counting_options, data_options,
-                      layer_output_options, loading_options, run_options)
+from .options import (Counting, DataOptions, Loading, LongRun, Output, counting_options,
+                      data_options, layer_output_options, loading_options, longrun_options,
+                      run_options)
 from .output import check_run_outputs, emit_records
-from .running import open_dataset, profile
+from .running import open_dataset, process_group, profile
 
 
 @click.command("profile")
@@ -19,15 +22,17 @@ from .running import open_dataset, profile
 @data_options
 @loading_options
 @layer_output_options
+@longrun_options
 @run_options
 def profile_command(model: str, counting: Counting, data: DataOptions, loading: Loading,
-                    out: Output, diagnostics, device) -> None:
+                    out: Output, longrun: LongRun, diagnostics, device) -> None:
     """Profile MODEL on a data set: per-layer table and totals, per sample.
 
     MODEL is a model file (a state_dict, checkpoint or TorchScript file with --arch, or a
     checkpoint whose training args name the arch; a pickled nn.Module with --trust-pickle),
     or a reference model name (random init). The data set defaults to the arch's; without
-    --data-root its synthetic stand-in is used.
+    --data-root its synthetic stand-in is used. Under torchrun each process counts its
+    shard of the data and rank 0 writes the totals (docs/scale.md).
 
     \b
     Examples:
@@ -35,14 +40,21 @@ def profile_command(model: str, counting: Counting, data: DataOptions, loading: 
       syops profile checkpoint_max.pth --arch sew18 --data-root ~/data/imagenet/val
       syops profile traced.ts --arch sew7b -T 16 --top 10 --plot layers.png
       syops profile fsnn18 --depth 1 --format json --output fsnn18.json
+      syops profile ckpt.pth --arch sew50 --data-root ~/imagenet/val --save-every 500
+      torchrun --nproc_per_node 8 -m syops profile ckpt.pth --arch sew50 --device cuda
     """
     check_run_outputs(out, [model], data, counting)
-    loaded = load_model(model, arch=loading.arch, trust_pickle=loading.trust_pickle,
-                        T=data.time_steps, arch_args=loading.arch_args)
-    announce(loaded, diagnostics, data.time_first)
-    dataset = open_dataset(loaded, data)
-    diagnostics.info(f"data: {dataset.describe()}")
-    profiled = profile(loaded, dataset, counting, data, samples=data.samples, device=device,
-                       diagnostics=diagnostics)
-    emit_records([record(profiled, rate=counting.rate, depth=out.depth, top=out.top)], out,
-                 diagnostics, layers=True)
+    with process_group(device) as device:
+        if distributed.rank():
+            diagnostics = Diagnostics(QUIET)   # rank 0 speaks (and writes) for every rank
+        loaded = load_model(model, arch=loading.arch, trust_pickle=loading.trust_pickle,
+                            T=data.time_steps, arch_args=loading.arch_args)
+        announce(loaded, diagnostics, data.time_first)
+        dataset = open_dataset(loaded, data)
+        diagnostics.info(f"data: {dataset.describe()}")
+        profiled = profile(loaded, dataset, counting, data, samples=data.samples, device=device,
+                           diagnostics=diagnostics, longrun_options=longrun)
+        if distributed.rank() == 0:
+            summary = record(profiled, rate=counting.rate, depth=out.depth, top=out.top)
+            emit_records([{**summary, "world_size": distributed.world_size()}], out,
+                         diagnostics, layers=True)
