@@ -33,18 +33,19 @@ def percent(value: float | None) -> str:
 
 def energy_spread(records: Iterable[dict[str, Any]]) -> str:
     """One sentence on the per-sample DC of each record: mean with its 95 % interval, p5 /
-    p50 / p95 and the samples a +/- 1 % interval needs (empty without statistics)."""
+    p50 / p95 and the samples a +/- 1 % interval needs (records of one figure, e.g. one
+    sample, have none and are left out; empty when none has)."""
     parts = []
     for r in records:
         s = r.get("energy_stats")
-        if not s:
+        if not s or s["ci95_high_mj"] is None or math.isnan(s["ci95_high_mj"]):
             continue
         unit = "samples" if s["figures"] == s["samples"] else "batches"
-        interval = " (one figure: no interval)"
-        if s["ci95_high_mj"] is not None and s["mean_mj"]:
+        interval = ""
+        if s["mean_mj"]:
             half = (s["ci95_high_mj"] - s["mean_mj"]) / abs(s["mean_mj"])
-            interval = (f" ± {percent(half)} % (95 % CI, t on {s['basis']}, "
-                        f"{s['figures']} {unit})")
+            interval = f" ± {percent(half)} %"
+        interval += f" (95 % CI, t on {s['basis']}, {s['figures']} {unit})"
         needed = s["samples_for_1pct"]
         needed = f"; ± 1 % needs {needed:,} sample{'s' * (needed != 1)}" if needed else ""
         spread = "/".join(number(s[f"p{q}_mj"], significant=4) for q in (5, 50, 95))

@@ -137,3 +137,15 @@ def test_report_without_batches_has_no_stats():
     from dataclasses import replace
     bare = replace(report, batches=())
     assert bare.energy_stats() is None and bare.to_dict()["energy_stats"] is None
+
+
+def test_table_footer_states_interval_basis_spread_and_samples_needed():
+    from syops.reports.tables import energy_spread
+    stats = summarize([4.5, 5.0, 5.5], [1, 1, 1]).to_dict("mj")
+    # half-width t(0.975, 2) * 0.5 / sqrt(3) = 1.2422 of 5.0: 24.84 %
+    one = summarize([5.0], [1]).to_dict("mj")
+    line = energy_spread([{"model": "a", "energy_stats": stats},
+                          {"model": "b", "energy_stats": one}, {"model": "c"}])
+    assert line == ("DC per sample: a 5.000 mJ ± 24.84 % (95 % CI, t on per-sample figures, "
+                    "3 samples), p5/p50/p95 4.550/5.000/5.450 mJ; ± 1 % needs 385 samples.")
+    assert energy_spread([{"model": "b", "energy_stats": one}]) == ""
