@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed
+from .conventions import convention_options
 from .counter import SyopsCounter
 from .energy import EnergyModel
 from .report import Report
@@ -79,7 +80,7 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
                 max_batches: int | None = None, progress: bool | Callable | None = None,
                 classify: str = "probe", signals: Mapping[str, str] | None = None,
                 batch_dim: int = 0, time_first: bool = False, spikes: str = "binary",
-                bn_macs: int = 2, effective: bool = False,
+                bn_macs: int = 2, effective: bool = False, convention: str | None = None,
                 on_batch: Callable[[int, SyopsCounter], None] | None = None) -> Report:
     """Count the synaptic operations of ``model`` on ``data`` (per sample).
 
@@ -101,11 +102,18 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
     ``[T, B, ...]``. Samples are counted from the data as the loader yields it. ``progress``:
     True for a progress bar, or a callable ``(batches_done, total)``; ``on_batch(done,
     counter)`` runs after each batch (``counter.report()`` is the report so far).
+    ``convention`` sets mode, BN, input convention, effective operations and energy to those
+    of a published source (``syops.conventions.CONVENTIONS``), replacing those arguments.
 
     Under an initialised torch.distributed process group every rank counts the data it is
     given and every rank gets the sum over ranks; an error on one rank is raised on every
     rank (docs/scale.md). A DistributedDataParallel model is counted through ``.module``.
     """
+    if convention is not None:   # a published source's options, as data (docs/energy.md)
+        options = convention_options(convention)
+        mode, fuse_bn, bn_macs = options["mode"], options["fuse_bn"], options["bn_macs"]
+        spikes, energy = options["spikes"], options["energy"]
+        effective = options.get("effective", False)
     if max_batches is not None and max_batches < 1:
         raise ValueError(f"max_batches must be at least 1, got {max_batches}")
     if time_first and batch_dim != 0:
