@@ -3,21 +3,24 @@ with what the command knows (model name, data description, T, weights)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from contextlib import contextmanager
+from dataclasses import fields, replace
+from typing import Iterator, Sequence
 
 import torch
+import torch.distributed as dist
 from torch.utils.data import DataLoader, Subset
 
-from syops import count_syops
+from syops import count_syops, distributed, longrun
 from syops.data import SampleDataset, get_dataset, list_datasets
 from syops.data.registry import find_spec
 from syops.data.user import is_user_data, open_user_data
-from syops.reports.records import Profiled
+from syops.reports.records import RANDOM_INIT, Profiled
 
 from .diagnostics import Diagnostics
 from .errors import UsageError, first_line, looks_like_shape_error
 from .loading import LoadedModel
-from .options import Counting, DataOptions
+from .options import Counting, DataOptions, LongRun
 
 
 def dataset_name(loaded: LoadedModel, data: DataOptions) -> str:
@@ -34,12 +37,12 @@ def open_dataset(loaded: LoadedModel, data: DataOptions) -> SampleDataset:
     """The data set to profile on: the user's (a tensor file or FILE.py:NAME), from
     ``--data-root``, or the synthetic stand-in."""
     if is_user_data(data.dataset):
-        return open_user_data(data.dataset, time_first=data.time_first, limit=data.samples)
-    spec = find_spec(dataset_name(loaded, data))
-    T = None
         if data.data_root is not None:
             raise UsageError(f"--data-root applies to named data sets; {data.dataset} is read "
                              f"as it is")
+        return open_user_data(data.dataset, time_first=data.time_first, limit=data.samples)
+    spec = find_spec(dataset_name(loaded, data))
+    T = None
     if spec.uses_T:
         T = data.time_steps or (loaded.info.T if loaded.info else None)
     options = {"skip_bad": True} if data.skip_bad else {}
@@ -48,10 +51,60 @@ def open_dataset(loaded: LoadedModel, data: DataOptions) -> SampleDataset:
     return get_dataset(spec.name, data.data_root, T=T, **options)
 
 
-def loader(dataset: SampleDataset, data: DataOptions, samples: int | None) -> DataLoader:
-    """Batches of the first ``samples`` items (all when None)."""
-    subset = dataset if samples is None else Subset(dataset, range(min(samples, len(dataset))))
-    return DataLoader(subset, batch_size=data.batch_size, num_workers=data.workers)
+def item_count(dataset: SampleDataset, data: DataOptions, samples: int | None) -> int:
+    """How many items (the first ones) the run counts: ``samples`` and --max-batches applied."""
+    limits = (len(dataset), samples, data.max_batches and data.max_batches * data.batch_size)
+    return min(limit for limit in limits if limit is not None)
+
+
+def loader(dataset: SampleDataset, data: DataOptions, indices: Sequence[int]) -> DataLoader:
+    """Batches of the items ``indices``, in that order."""
+    return DataLoader(Subset(dataset, indices), batch_size=data.batch_size,
+                      num_workers=data.workers)
+
+
+@contextmanager
+def process_group(device: str) -> Iterator[str]:
+    """Under torchrun (RANK/WORLD_SIZE/LOCAL_RANK set): this rank's process group (gloo on
+    CPU, NCCL on CUDA) and device (``cuda:LOCAL_RANK``); else just ``device``."""
+    launch = distributed.launch_from_env()
+    if launch is None:
+        yield device
+        return
+    check_device(device)
+    device = distributed.rank_device(device, launch)
+    started = distributed.init_from_env(device, launch)
+    try:
+        yield device
+    finally:
+        if started:
+            dist.destroy_process_group()
+
+
+def run_fingerprint(loaded: LoadedModel, dataset: SampleDataset, counting: Counting,
+                    data: DataOptions, items: int) -> dict:
+    """What a partial report must match to be resumed: model, weights, data, options."""
+    weights = loaded.weights
+    if weights != RANDOM_INIT:
+        weights = f"sha256:{longrun.file_digest(weights)}"
+    info = dataset.info
+    options = {f.name: getattr(counting, f.name) for f in fields(counting) if f.name != "rate"}
+    options |= {f.name: getattr(data, f.name) for f in fields(data)
+                if f.name not in ("samples", "max_batches", "workers", "data_root")}
+    return longrun.fingerprint(
+        model=loaded.name, arch=loaded.info.name if loaded.info else None, weights=weights,
+        data={"name": info.name, "source": info.source, "split": info.split,
+              "layout": info.layout, "T": info.T, "sample_shape": info.sample_shape,
+              "items": items, "of": info.num_samples},
+        options=options)
+
+
+def _resumed(longrun_options: LongRun, fingerprint: dict) -> longrun.Partial | None:
+    if longrun_options.resume is None:
+        return None
+    partial = longrun.read_partial(longrun_options.resume)
+    longrun.check_resume(partial, fingerprint, longrun_options.resume)
+    return partial
 
 
 def check_device(device: str) -> torch.device:
@@ -74,24 +127,44 @@ def input_rejected(loaded: LoadedModel, dataset: SampleDataset, batch: int,
 
 
 def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, data: DataOptions,
-            *, samples: int | None, device: str, diagnostics: Diagnostics) -> Profiled:
-    """Count ``loaded`` on ``dataset`` and return the report with its context."""
+            *, samples: int | None, device: str, diagnostics: Diagnostics,
+            longrun_options: LongRun | None = None) -> Profiled:
+    """Count ``loaded`` on ``dataset`` and return the report with its context. Under
+    torch.distributed this rank counts its shard (the report is every rank's sum); a resumed
+    run counts the items after its partial report and adds that report."""
     model = loaded.module.to(check_device(device))
-    batches = loader(dataset, data, samples)
-    total = len(batches) if data.max_batches is None else min(len(batches), data.max_batches)
-    with diagnostics.progress(f"profiling {loaded.name}", total) as step:
+    items = item_count(dataset, data, samples)
+    plan = longrun_options or LongRun(None, None, None)
+    fingerprint = (run_fingerprint(loaded, dataset, counting, data, items)
+                   if plan.save_every or plan.resume else {})
+    start = _resumed(plan, fingerprint)
+    first = start.items_done if start else 0
+    batches = loader(dataset, data, distributed.shard_indices(
+        items, distributed.rank(), distributed.world_size(), start=first))
+    save = plan.save_every and longrun.Checkpoints(
+        plan.partial_path, plan.save_every, fingerprint=fingerprint, batch_size=data.batch_size,
+        items=items, start=start)
+    report = start.report if start else None
+    with diagnostics.progress(f"profiling {loaded.name}", len(batches)) as step:
+        def on_batch(done: int, counter) -> None:
+            step(done, len(batches), counter.samples)
+            if save:
+                save(done, counter)
         try:
-            report = count_syops(model, batches, **counting.engine_options(
-                                     loaded.info.family if loaded.info else None),
-                                 strict=counting.strict,
-                                 max_batches=data.max_batches, progress=step,
-                                 time_first=data.time_first)
+            if first < items:
+                counted = count_syops(model, batches, **counting.engine_options(
+                                          loaded.info.family if loaded.info else None),
+                                      strict=counting.strict, on_batch=on_batch,
+                                      time_first=data.time_first)
+                report = counted if report is None else report + counted
         except (RuntimeError, IndexError) as exc:
             if not looks_like_shape_error(exc):
                 raise
             raise input_rejected(loaded, dataset, data.batch_size, exc) from None
     if report.not_counted:
         diagnostics.warn(f"{loaded.name}: not counted (zero cost): {', '.join(report.not_counted)}")
+    for warning in report.warnings:
+        diagnostics.warn(f"{loaded.name}: {warning}")
     if dataset.skipped:
         diagnostics.warn(f"skipped {len(dataset.skipped)} bad file(s), first: {dataset.skipped[0]}")
     report = replace(report, model=loaded.name, data=dataset.describe())
