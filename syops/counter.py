@@ -47,7 +47,7 @@ CLASSIFICATIONS = ("probe", "observed")
 
 
 class UncountedModulesError(ValueError):
-    """Raised in strict mode when the model holds parameterised modules no rule counts."""
+    """Raised in strict mode when parameterised modules that no rule counts ran."""
 
 
 class SyopsWarning(UserWarning):
@@ -230,11 +230,6 @@ class SyopsCounter:
         if unknown:
             raise ValueError(f"signals name layers that are not counted: {sorted(unknown)}")
         self._uncounted = parameter_types(model, set(self._layers) | self._free_bns)
-        if strict and self._uncounted:
-            raise UncountedModulesError(
-                "no counting rule for module types with parameters: "
-                f"{', '.join(sorted(set(self._uncounted.values())))}; "
-                "register a rule with syops.rules.register or run without strict")
         self._neurons = {m: _NeuronTally(name) for name, m in model.named_modules()
                          if is_neuron(m)}
         self._binary_neurons = bool(self._neurons) and all(map(emits_binary, self._neurons))
@@ -748,6 +743,11 @@ class SyopsCounter:
         modules = dict(self.model.named_modules())
         by_ops = {type(modules[scope]).__name__ for scope, _ in self._ops if scope in modules}
         ran = self._ran - by_ops
+        if self.strict and ran:
+            raise UncountedModulesError(
+                f"no counting rule for module types with parameters that ran: "
+                f"{', '.join(sorted(ran))}; register a rule with syops.register_rule "
+                "or run without strict")
         return Report(
             layer_counts=tuple(counted), samples=total, forwards=self.forwards,
             params=sum(p.numel() for p in self.model.parameters()),

@@ -170,8 +170,24 @@ def test_uncounted_modules_are_listed_and_strict_fails():
     model = nn.Sequential(nn.Linear(3, 3), Custom(), nn.LayerNorm(3))
     report = count_syops(model, torch.ones(1, 3))
     assert report.not_counted == ("Custom", "LayerNorm")
-    with pytest.raises(UncountedModulesError, match="Custom, LayerNorm"):
+    with pytest.raises(UncountedModulesError, match="that ran: Custom, LayerNorm"):
         count_syops(model, torch.ones(1, 3), strict=True)
+    assert not any(m._forward_hooks for m in model.modules())
+    # a module that never runs is not counted, and strict lets it be
+    idle = Idle()
+    assert count_syops(idle, torch.ones(1, 3), strict=True).unused == ("LayerNorm",)
+
+
+class Idle(nn.Module):
+    """Builds a LayerNorm its forward never calls (as the official Spikformer code does)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.norm = nn.LayerNorm(3)
+
+    def forward(self, x):
+        return self.fc(x)
 
 
 class AttributeBlock(nn.Module):
