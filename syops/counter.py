@@ -39,7 +39,8 @@ from .report import (MULTI_LEVEL, SPIKE, SPIKE_CONVENTIONS, BatchTotals, LayerCo
                      NeuronCounts, Report)
 from .rules import Rule, rule_for
 from .sites import OperandCounts, ProductSite, SiteCounts, join_levels
-from .snn import emits_binary, is_neuron, restore_states, save_states, time_steps
+from .snn import (emits_binary, is_neuron, restore_states, save_states, time_axis,
+                  time_steps)
 from .spikes import call_statistics, is_spike, spike_sums
 
 MODES = ("exact", "rate")
@@ -370,7 +371,9 @@ class SyopsCounter:
 
     def _check_layout(self, module: nn.Module, x: Tensor, steps: int) -> None:
         """Note where the sample count may be T or a multiple of the samples."""
-        if steps > 1 and x.dim() > 1 and x.shape[0] == self._forward_samples:
+        axis = time_axis(module)
+        if steps > 1 and axis is not None and x.dim() > axis \
+                and x.shape[axis] == self._forward_samples:
             self._warn(f"the model input's dim {self.batch_dim} (batch_dim) has size "
                        f"{self._forward_samples}, the number of time steps its multi-step "
                        "neurons see: if that dim is T, pass batch_dim=1 (the input is [T, B, ...])"

@@ -484,8 +484,6 @@ def test_sinabs_probe_substitutes_silent_neurons():
     check_probe_sees_multi_level(model, spikes_time_first().transpose(0, 1), 0)
 
 
-@pytest.mark.xfail(reason="SyopsCounter._check_layout reads time steps on dim 0; Sinabs keeps "
-                          "them on dim 1 (syops.snn.time_axis gives the dim)", strict=False)
 def test_sinabs_batch_first_layout_is_not_mistaken_for_time_first():
     """Sinabs layers see [B, T, ...]: their time steps are dim 1 (``snn.time_axis``), so a
     batch of B samples is not a sign that T was counted as samples."""
