@@ -334,8 +334,6 @@ def test_ctrl_c_while_profiling_is_one_line_and_130():
     assert err.strip().splitlines() == ["Error: interrupted (Ctrl-C)"]
 
 
-@pytest.mark.xfail(strict=True, reason="syops/__init__.py imports torch eagerly, before any "
-                                       "entry point runs; needs a lazy package __init__")
 def test_ctrl_c_during_the_import_of_torch_is_one_line_and_130():
     def inside_torch(process):
         for line in process.stderr:  # -X importtime: a line per module as it finishes

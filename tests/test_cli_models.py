@@ -54,3 +54,11 @@ def test_unknown_command_and_option_are_one_line_usage_errors():
     result = invoke("models", "--colour")
     assert result.exit_code == 2
     assert "--colour" in one_error_line(result) and "syops models --help" in result.stderr
+
+
+def test_models_macs_are_counted_on_request():
+    records = json.loads(invoke("models", "fsnn7", "--macs", "--format", "json").stdout)
+    # the 1x1 stem conv on 2-channel event frames (T=16 x 32 channels x 128 x 128 x 2
+    # inputs) and the classifier on spikes averaged over T (32 features x 11 classes)
+    assert records[0]["macs"] == 16 * 32 * 128 * 128 * 2 + 32 * 11
+    assert "macs" not in json.loads(invoke("models", "fsnn7", "--format", "json").stdout)[0]
