@@ -414,6 +414,9 @@ class SyopsCounter:
             tally.folded = self.fuse_bn and module in found.folds
             if self.classify == "probe":
                 tally.verdicts = found.binary.get(tally.name)
+                if self.spikes == "events":  # sums of spikes are event counts, not levels
+                    tally.verdicts = {i: v or found.integer.get((tally.name, i), False)
+                                      for i, v in (tally.verdicts or {}).items()} or None
                 tally.architecture = {i for i, binary in (tally.verdicts or {}).items()
                                       if binary and (tally.name, i) not in found.data_fed}
         if self.classify == "probe":

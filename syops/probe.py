@@ -119,6 +119,8 @@ class ProbeResult:
     operations alone (or every site, when the data could not be tracked)"""
     data_tracked: bool = True
     pending: list[Tensor] = field(default_factory=list)
+    integer: dict[tuple[str, int], Any] = field(default_factory=dict)
+    """(counted layer name, call index) -> its input was integer-valued (sums of spikes)"""
 
     def later_binary(self, x: Tensor) -> _Later:
         """A placeholder for whether ``x`` is 0/1; ``resolve`` reads all tests back at once."""
@@ -132,7 +134,8 @@ class ProbeResult:
         rows = torch.stack(self.pending).tolist()
 
         def value(v):
-            return is_spike(*rows[v.index]) if isinstance(v, _Later) else v
+            return is_spike(*rows[v.index][:4]) if isinstance(v, _Later) else v
+        self.integer = {site: rows[later.index][4] == 0 for site, later in self.integer.items()}
         for table in (self.binary, self.ops):
             for sites in table.values():
                 for index, verdict in sites.items():
@@ -168,6 +171,7 @@ class _Skipped(nn.Module):
         sites = self._result.binary.setdefault(self._name, {})
         index = len(sites)
         sites[index] = self._result.later_binary(x)
+        self._result.integer[(self._name, index)] = sites[index]
         if x.requires_grad or not self._result.data_tracked:
             self._result.data_fed.add((self._name, index))
         source = self._result.emitted.get(x.untyped_storage().data_ptr())

@@ -92,10 +92,11 @@ def is_spike(total: float, nnz: float, low: float, high: float) -> bool:
 
 
 def binary_statistics(x: Tensor) -> Tensor:
-    """``[total, nonzero, low, high]`` of ``x`` on its device (``is_spike``'s figures)."""
+    """``[total, nonzero, low, high, fraction]`` of ``x`` on its device: ``is_spike``'s
+    figures and the largest distance of a value from an integer."""
     if x.numel() == 0:
-        return torch.zeros(4, dtype=torch.float64, device=x.device)
-    return call_statistics(x).stats[:4]
+        return torch.zeros(5, dtype=torch.float64, device=x.device)
+    return call_statistics(x, events=True).stats[:5]
 
 
 def is_binary(x: Tensor) -> bool:

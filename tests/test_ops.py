@@ -171,3 +171,24 @@ def test_models_without_products_install_no_interception():
     report = count_syops(model, torch.ones(1, 3))
     assert list(report.layers.type) == ["Linear"]
     assert not torch.overrides._get_current_function_mode_stack()
+
+
+class SummedSpikes(nn.Module):
+    """A SEW-style ADD: two neurons' spikes summed, then a linear layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = neuron.IFNode(v_threshold=0.5), neuron.IFNode(v_threshold=0.5)
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(self.a(x[:, 0]) + self.b(x[:, 1]))
+
+
+def test_sums_of_spikes_are_events_under_the_events_convention():
+    x = torch.tensor([[[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]])   # spikes [1,1,0] + [1,0,0]
+    events = count_syops(SummedSpikes().eval(), x, spikes="events")
+    # the sum [2, 1, 0]: 3 events, each meets 2 weights
+    assert (events.acs, events.macs, events.layers.signal[0]) == (6, 0, "events")
+    binary = count_syops(SummedSpikes().eval(), x)
+    assert (binary.acs, binary.macs) == (0, 6)
