@@ -245,12 +245,16 @@ class Report:
     def energy_stats(self, energy: str | EnergyModel | None = None):
         """Per-sample DC (mJ) from the per-batch totals: mean with its 95 % interval, p5 /
         p50 / p95 and the samples a +/- 1 % interval needs (a ``syops.stats.Summary``);
-        None without batch totals."""
+        None without batch totals. Each batch's synaptic and neuron energy is its own; the
+        memory term is the run's per-sample figure (its spread is not tracked), so the mean
+        is the DC."""
         from .stats import summarize
         if not self.batches:
             return None
         model = self._energy(energy)
-        return summarize([model.mj(b.acs, b.macs) / b.samples for b in self.batches],
+        memory = self.energy_breakdown(model)["memory"] if model.has_memory else 0.0
+        return summarize([(model.mj(b.acs, b.macs) + model.neuron_pj * b.updates / 1e9)
+                          / b.samples + memory for b in self.batches],
                          [b.samples for b in self.batches])
 
     # --- tables ---------------------------------------------------------------------
