@@ -27,7 +27,7 @@ net = nn.Sequential(                                   # takes [T, B, 2, 32, 32]
     layer.Linear(32 * 16 * 16, 10, step_mode="m"),
 ).eval()
 frames = torch.poisson(torch.full((8, 4, 2, 32, 32), 0.3))   # 8 samples, T = 4, event counts
-loader = torch.utils.data.DataLoader(frames, batch_size=4)
+loader = torch.utils.data.DataLoader(frames, batch_size=2)
 
 with torch.no_grad(), SyopsCounter(net, batch_dim=1) as counter:
     for x in loader:                                   # x: [B, T, ...]
@@ -38,4 +38,4 @@ report = counter.report()
 columns = ["name", "type", "signal", "syops", "acs", "macs", "firing_rate", "energy_pj"]
 print(report.layers[columns].to_string(index=False))
 print(f"{report.samples} samples: {report.macs:,.0f} MACs + {report.acs:,.0f} ACs per sample "
-      f"= {report.energy() * 1e3:.2f} uJ (fp32); mean input firing rate {report.firing_rate:.3f}")
+      f"= {report.energy() * 1e3:.2f} uJ (fp32); neuron firing rate {report.neuron_firing_rate:.3f}")
