@@ -63,7 +63,9 @@ def summary_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
                "params (M)": number(r["params"], 1e6, 2, significant=0),
                "T": MISSING if r["T"] is None else str(r["T"]), "samples": str(r["samples"]),
                "MACs (G)": number(r["macs"], 1e9), "ACs (G)": number(r["acs"], 1e9),
-               "SyOPs (G)": number(r["syops"], 1e9), "firing rate (%)": percent(r["firing_rate"]),
+               "SyOPs (G)": number(r["syops"], 1e9),
+               "neuron rate (%)": percent(r.get("neuron_firing_rate")),
+               "input rate (%)": percent(r["firing_rate"]),
                "DC (mJ)": number(r["dc_mj"]),
                "EC (mJ)": f"{number(r['ec_low_mj'])} – {number(r['ec_high_mj'])}"}
         if "ec_at_rate_mj" in r:

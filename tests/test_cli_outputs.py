@@ -35,7 +35,8 @@ def test_profile_as_latex(tiny):
     assert result.exit_code == 0, result.stderr
     text = result.stdout
     assert text.count(r"\begin{table}") == 2 and text.count(r"\bottomrule") == 2
-    assert r"firing rate (\%)" in text and "preset fp32" in text
+    assert r"neuron rate (\%)" in text and r"input rate (\%)" in text
+    assert "preset fp32" in text
     assert "conv.0 & Conv2d & multi-level" in text
     assert "_" not in text.replace(r"\_", "")  # every underscore escaped
 

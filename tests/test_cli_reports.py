@@ -59,4 +59,5 @@ def test_markdown_table_aligns_numbers_right():
               "ec_high_mj": 4.6}
     lines = markdown_table(summary_frame([record])).splitlines()
     assert lines[1].startswith("| --- | ---: |")
-    assert lines[2] == "| m | 0.00 | 4 | 1 | 1.000 | 0.000 | 1.000 | — | 4.600 | 4.600 – 4.600 |"
+    # neuron rate (no neurons) and input rate (no spike inputs) are both undefined
+    assert lines[2] == "| m | 0.00 | 4 | 1 | 1.000 | 0.000 | 1.000 | — | — | 4.600 | 4.600 – 4.600 |"
