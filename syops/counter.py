@@ -446,6 +446,7 @@ class SyopsCounter:
     def _watch_products(self, scopes: dict[nn.Module, str]) -> None:
         """Count the functional products run inside ``scopes`` (none of their counted
         layers' own)."""
+        scopes = {m: n for m, n in scopes.items() if m not in self._layers}  # counted whole
         if not scopes:
             return
         inside = {m for scope in scopes for m in scope.modules()}

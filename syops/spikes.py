@@ -66,8 +66,8 @@ def call_statistics(x: Tensor, count_dims: int = 0, *, nonzero_sums: bool = Fals
         smallest = torch.where(nonzero, magnitude, torch.inf).amin().double()
     else:
         fraction = zero
-        smallest = (torch.where(nonzero, magnitude, torch.iinfo(torch.int64).max).amin().double()
-                    if events else zero)
+        smallest = (torch.where(nonzero, magnitude, torch.iinfo(magnitude.dtype).max).amin()
+                    .double() if events else zero)
     stats = torch.stack((sums.sum(), torch.count_nonzero(x).double(), low.double(),
                          high.double(), fraction, smallest))
     return CallStatistics(sums, nz_sums, stats)
