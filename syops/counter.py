@@ -398,7 +398,8 @@ class SyopsCounter:
         self._probed = True
         layers = {m: (t.name, t.rule) for m, t in self._layers.items() if t.rule.synaptic}
         try:
-            found = run_probe(self.model, layers, *one_sample((args, kwargs), self.batch_dim))
+            found = run_probe(self.model, layers, *one_sample((args, kwargs), self.batch_dim),
+                              integers=self.spikes == "events")
         except Exception as err:  # the model would not run on the skeleton: observe instead
             self.classify = "observed"
             self._warn(f"type probe failed ({type(err).__name__}: {err}); signals classified "

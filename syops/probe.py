@@ -118,13 +118,14 @@ class ProbeResult:
     """(counted layer name, call index) whose input depends on the data through uncounted
     operations alone (or every site, when the data could not be tracked)"""
     data_tracked: bool = True
+    integers: bool = False   # also test layer inputs for integer values (events convention)
     pending: list[Tensor] = field(default_factory=list)
     integer: dict[tuple[str, int], Any] = field(default_factory=dict)
     """(counted layer name, call index) -> its input was integer-valued (sums of spikes)"""
 
     def later_binary(self, x: Tensor) -> _Later:
         """A placeholder for whether ``x`` is 0/1; ``resolve`` reads all tests back at once."""
-        self.pending.append(binary_statistics(x))
+        self.pending.append(binary_statistics(x, self.integers))
         return _Later(len(self.pending) - 1)
 
     def resolve(self) -> None:
@@ -218,16 +219,17 @@ def one_sample(inputs: Any, batch_dim: int) -> Any:
 
 
 def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
-              args: tuple, kwargs: dict, seed: int = 0) -> ProbeResult:
+              args: tuple, kwargs: dict, seed: int = 0, integers: bool = False) -> ProbeResult:
     """Run the probe on ``model(*args, **kwargs)`` (one sample is enough), tracking which
     layer inputs depend on the data; where tracking breaks the forward (an in-place write to
     the input, say), run again without it."""
     try:
         with torch.enable_grad():
-            return _probe(model, layers, *_tracked((args, kwargs)), seed)
+            return _probe(model, layers, *_tracked((args, kwargs)), seed, integers=integers)
     except RuntimeError:
         with torch.no_grad():
-            result = _probe(model, layers, args, kwargs, seed, data_tracked=False)
+            result = _probe(model, layers, args, kwargs, seed, data_tracked=False,
+                            integers=integers)
         return result
 
 
@@ -241,11 +243,12 @@ def _tracked(inputs: Any) -> tuple[tuple, dict]:
 
 
 def _probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]], args: tuple,
-           kwargs: dict, seed: int, data_tracked: bool = True) -> ProbeResult:
+           kwargs: dict, seed: int, data_tracked: bool = True,
+           integers: bool = False) -> ProbeResult:
     generator = torch.Generator().manual_seed(seed)
     uniform = torch.rand(_Bank.PERIOD, generator=generator)
     spikes, levels = _Bank((uniform < 0.5).float()), _Bank(uniform + 0.5)
-    result = ProbeResult(data_tracked=data_tracked and all(
+    result = ProbeResult(integers=integers, data_tracked=data_tracked and all(
         t.is_floating_point() for t in tree_leaves((args, kwargs)) if isinstance(t, Tensor)))
     memo: dict[int, Any] = detached_states(model)  # states left with autograd history
     memo.update({id(layer): _Skipped(name, rule, layer, result, levels)

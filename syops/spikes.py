@@ -91,12 +91,15 @@ def is_spike(total: float, nnz: float, low: float, high: float) -> bool:
     return low >= 0 and high <= 1 and total == nnz
 
 
-def binary_statistics(x: Tensor) -> Tensor:
+def binary_statistics(x: Tensor, integers: bool = False) -> Tensor:
     """``[total, nonzero, low, high, fraction]`` of ``x`` on its device: ``is_spike``'s
-    figures and the largest distance of a value from an integer."""
+    figures and, when asked, the largest distance of a value from an integer (else 0)."""
     if x.numel() == 0:
         return torch.zeros(5, dtype=torch.float64, device=x.device)
-    return call_statistics(x, events=True).stats[:5]
+    stats = call_statistics(x).stats[:4]
+    fraction = ((x - x.round()).abs().amax().double().reshape(1)
+                if integers and x.is_floating_point() else stats.new_zeros(1))
+    return torch.cat((stats, fraction))
 
 
 def is_binary(x: Tensor) -> bool:
