@@ -191,23 +191,24 @@ def test_one_model_cannot_be_counted_twice_at_once():
     with SyopsCounter(fc):
         with pytest.raises(RuntimeError, match="already being counted"):
             with SyopsCounter(fc):
-                pass
+                fc(torch.ones(1, 2))
         errors = []
         thread = threading.Thread(target=lambda: _count_into(errors, fc))
         thread.start()
         thread.join()
-        assert errors and "already being counted" in errors[0]
+        assert errors == ["already being counted"]
     assert not fc._forward_hooks and not fc._forward_pre_hooks
-    with SyopsCounter(fc):                          # free again afterwards
-        pass
+    with SyopsCounter(fc) as counter:              # free again afterwards
+        fc(torch.ones(3, 2))
+    assert counter.report().samples == 3
 
 
 def _count_into(errors: list, model: nn.Module) -> None:
     try:
         with SyopsCounter(model):
-            pass
+            errors.append("counted")
     except RuntimeError as err:
-        errors.append(str(err))
+        errors.append("already being counted" if "already being counted" in str(err) else str(err))
 
 
 def test_zero_samples_are_an_error():
