@@ -278,3 +278,27 @@ def test_spikes_by_architecture_take_the_fast_path_with_the_same_counts():
     assert len(seen) == 3                                   # the probe runs on a copy
     assert first.output_firing_rate == sum(seen) / (6 * 3 * 4 * 8 * 8)
     assert first.output_firing_rate == slow.neurons.set_index("name").loc["1"].output_firing_rate
+
+
+def test_official_sew_dvs_replica_totals_do_not_depend_on_batching():
+    """The SEW authors' DVS net (smodels.py, replicated in test_checkpoints: its own
+    containers and PLIF neurons, its own time-first permute) on event counts where some
+    samples hold only 0/1: per-sample totals are identical for any batching and order."""
+    from test_checkpoints import ResNetN, randomised
+    torch.manual_seed(6)
+    model = randomised(ResNetN((8, 8, 8), 11)).eval()
+    frames = torch.poisson(torch.full((10, 3, 2, 8, 8), 0.4))    # [B, T, 2, H, W]
+    frames[[0, 3, 7]] = frames[[0, 3, 7]].clamp(max=1)
+    figures = set()
+    for batch, order in itertools.product((1, 2, 5), (range(10), [9, 3, 0, 7, 1, 5, 2, 8, 6, 4])):
+        data = frames[list(order)]
+        report = count_syops(model, [data[i:i + batch] for i in range(0, 10, batch)])
+        figures.add((report.samples, report.macs, round(report.acs, 6),
+                     round(report.neuron_firing_rate, 12)))
+    assert len(figures) == 1
+    samples, macs, _, _ = figures.pop()
+    # MACs by hand (T = 3): the 1x1 stem on event counts (8 out x 8 x 8 x 2 in), the first
+    # 3x3 conv of blocks 2 and 3 fed pooled SEW ADD sums (8 out x 4 x 4 and 2 x 2, x 8 in x 9),
+    # the classifier on the time-averaged sums (8 x 11); every other conv takes spikes
+    assert samples == 10
+    assert macs == 3 * (8 * 64 * 2 + 8 * 16 * 8 * 9 + 8 * 4 * 8 * 9) + 8 * 11
