@@ -128,6 +128,12 @@ def _run(rank: int, world: int, store: str, out: str, jobs: dict) -> None:
     finally:
         dist.destroy_process_group()
     Path(out, f"rank{rank}.pkl").write_bytes(pickle.dumps(results))
+    # Skip interpreter finalisation: gloo's teardown while module dicts are cleared can
+    # abort a process that has finished its work ("terminate called without an active
+    # exception"; pytorch/pytorch#65237). Everything this rank had to do is on disk.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def run_ranks(jobs: dict, folder: Path, timeout: float = 90) -> list[dict]:
