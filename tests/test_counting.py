@@ -247,3 +247,22 @@ def test_spike_test(values, spikes):
 
     assert is_binary(torch.tensor(values)) is spikes
     assert is_binary(torch.tensor(values, dtype=torch.float64)) is spikes
+
+
+@pytest.mark.parametrize("shape, count_dims", [
+    ((5, 3, 4), 0), ((5, 3, 4), 1), ((5, 3, 4), 2), ((1, 40, 2), 1), ((2, 9, 3), 1),
+    ((1, 1, 50), 0), ((3,), 0), ((0, 4), 1)])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_spike_sums_in_float32_slices_equal_float64_sums(monkeypatch, shape, count_dims,
+                                                         transposed):
+    """With the exactness bound lowered to 7 elements per position, every sum runs in
+    several float32 slices (rows, or flattened rows) and still equals the float64 sum."""
+    import syops.spikes as spikes
+
+    monkeypatch.setattr(spikes, "EXACT_FLOAT32", 7)
+    x = (torch.rand(shape, generator=torch.Generator().manual_seed(3)) < 0.5).float()
+    x = x.transpose(0, -1) if transposed and x.dim() > 1 else x
+    lead = tuple(range(x.dim() - count_dims))
+    got = spikes.spike_sums(x, count_dims)
+    assert got.dtype == torch.float64
+    assert torch.equal(got, x.double().sum(dim=lead))
