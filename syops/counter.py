@@ -249,6 +249,7 @@ class SyopsCounter:
         self._batches: list[tuple[int, np.ndarray, int]] = []
         self._forward_samples = 0
         self.count_samples = True
+        self.resets_states = False   # the caller resets every state before each forward
         self.samples = 0
         self.forwards = 0
         self.notes: list[str] = []
@@ -269,7 +270,7 @@ class SyopsCounter:
 
     def __enter__(self) -> SyopsCounter:
         self._claim()
-        self._saved_states = save_states(self.model)
+        self._saved_states = save_states(self.model, copies=not self.resets_states)
         try:
             self._handles.append(self.model.register_forward_pre_hook(
                 self._make_root_hook(), with_kwargs=True))

@@ -128,6 +128,7 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
                            batch_dim=1 if time_first else batch_dim, spikes=spikes,
                            bn_macs=bn_macs, effective=effective)
     counter.count_samples = False
+    counter.resets_states = True   # reset_states before every batch below
     step, close = _progress_callback(progress, total, counter)
     try:
         model.eval()

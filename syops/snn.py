@@ -165,9 +165,14 @@ def reset_states(model: nn.Module) -> None:
             reset()
 
 
-def _save_memories(module: nn.Module) -> Callable[[], None]:
-    memories = {k: v.clone() if isinstance(v, Tensor) else copy.deepcopy(v)
-                for k, v in module._memories.items()}
+def _kept(value: Any, copies: bool) -> Any:
+    if not copies:
+        return value
+    return value.clone() if isinstance(value, Tensor) else copy.deepcopy(value)
+
+
+def _save_memories(module: nn.Module, copies: bool = True) -> Callable[[], None]:
+    memories = {k: _kept(v, copies) for k, v in module._memories.items()}
 
     def restore() -> None:
         module._memories.clear()
@@ -196,10 +201,12 @@ def _stash_tensors(module: nn.Module) -> Callable[[], None]:
     return restore
 
 
-def save_states(model: nn.Module) -> list[Callable[[], None]]:
+def save_states(model: nn.Module, copies: bool = True) -> list[Callable[[], None]]:
     """Set aside every neuron state (SpikingJelly memories, snnTorch and Sinabs buffers and
-    tensor attributes); ``restore_states`` puts them back exactly."""
-    return ([_save_memories(m) for m in _stateful(model)]
+    tensor attributes); ``restore_states`` puts them back exactly. ``copies=False`` keeps
+    the SpikingJelly memories themselves, not copies: for a caller that resets every state
+    before any forward (a reset rebinds them), so nothing can write into the kept ones."""
+    return ([_save_memories(m, copies) for m in _stateful(model)]
             + [_stash_tensors(m) for m in _library_stateful(model)])
 
 

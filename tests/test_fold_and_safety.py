@@ -9,7 +9,7 @@ from torch import nn
 from syops import SyopsCounter, UncountedModulesError, count_syops, fold_bn
 
 sj = pytest.importorskip("spikingjelly.activation_based")
-from spikingjelly.activation_based import layer, neuron  # noqa: E402
+from spikingjelly.activation_based import base, layer, neuron  # noqa: E402
 
 
 def trained_bn(bn: nn.modules.batchnorm._BatchNorm) -> None:
@@ -119,6 +119,35 @@ def test_model_unchanged_after_counting():
     before = snapshot(model)
     count_syops(model, torch.rand(2, 3, 2, 6, 6), batch_dim=1, fuse_bn=False)
     assert_same(before, snapshot(model))
+
+
+class InPlaceState(base.MemoryModule):
+    """A stateful module that integrates into its memory in place (``v += x``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_memory("v", 0.0)
+
+    def forward(self, x):
+        if not torch.is_tensor(self.v):
+            self.v = torch.zeros_like(x)
+        self.v += x
+        spike = (self.v >= 1).to(x)
+        self.v -= spike
+        return spike
+
+
+def test_states_come_back_as_the_same_tensors_untouched_by_in_place_neurons():
+    """count_syops keeps the model's own state tensors aside (it resets every state before
+    each batch, so a neuron that writes its state in place writes into fresh ones)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), InPlaceState())
+    model(torch.rand(2, 4))
+    v = model[1].v
+    kept = v.clone()
+    report = count_syops(model, torch.rand(5, 4))
+    assert model[1].v is v and torch.equal(v, kept)
+    assert report.macs == 4 * 3
 
 
 class Boom(RuntimeError):
