@@ -14,7 +14,7 @@ from .conventions import convention_options
 from .counter import SyopsCounter
 from .energy import EnergyModel
 from .report import Report
-from .snn import reset_states
+from .snn import state_resetter
 
 INPUT_KEYS = ("input", "inputs", "x", "image", "images", "frames", "data")
 
@@ -128,7 +128,8 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
                            batch_dim=1 if time_first else batch_dim, spikes=spikes,
                            bn_macs=bn_macs, effective=effective)
     counter.count_samples = False
-    counter.resets_states = True   # reset_states before every batch below
+    counter.resets_states = True   # every state is reset before each batch below
+    reset_states = state_resetter(model)
     step, close = _progress_callback(progress, total, counter)
     try:
         model.eval()
@@ -137,7 +138,7 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
                 samples = _samples(x, batch_dim, time_first)
                 if samples == 0:
                     continue
-                reset_states(model)
+                reset_states()
                 forwards = counter.forwards
                 model((x.transpose(0, 1) if time_first else x).to(device))
                 counter.add_samples(samples)

@@ -157,12 +157,22 @@ def reset_states(model: nn.Module) -> None:
     without caching anything on the model), snnTorch neurons (``reset_mem``, per instance:
     ``snntorch.utils.reset`` would reset every instance of the class in the process) and
     Sinabs layers (``reset_states``)."""
-    for module in _stateful(model):
-        module.reset()
+    state_resetter(model)()
+
+
+def state_resetter(model: nn.Module) -> Callable[[], None]:
+    """``reset_states(model)`` as a call that finds the stateful modules once (for a loop
+    that resets before every batch)."""
+    resets = [m.reset for m in _stateful(model)]
     for module in _library_stateful(model):
         reset = getattr(module, library_of(module).reset, None)
         if callable(reset):
+            resets.append(reset)
+
+    def reset_all() -> None:
+        for reset in resets:
             reset()
+    return reset_all
 
 
 def _kept(value: Any, copies: bool) -> Any:

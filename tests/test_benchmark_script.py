@@ -38,14 +38,17 @@ def test_tiny_run_prints_timing_tables_with_ratios(overhead, tmp_path, capsys):
     printed = capsys.readouterr().out
 
     headers = table_rows(printed, "method")
-    assert ["method", "median s", "ratio to plain", "peak memory MiB", "memory ratio"] in headers
+    assert ["method", "median s", "ratio to plain", "best s", "best ratio", "peak memory MiB",
+            "memory ratio"] in headers
     for method in METHODS:
-        timings = [row for row in table_rows(printed, method) if len(row) == 5]
+        timings = [row for row in table_rows(printed, method) if len(row) == 7]
         assert len(timings) == 2, method  # one per batching
-        for _, seconds, ratio, memory, memory_ratio in timings:
-            assert float(seconds) > 0 and float(ratio) > 0
+        for _, seconds, ratio, best, best_ratio, memory, memory_ratio in timings:
+            assert float(seconds) >= float(best) > 0 and float(ratio) > 0
+            assert float(best_ratio) > 0
             assert memory == memory_ratio == "-"  # --no-memory
-    assert all(row[2] == "1.00" for row in table_rows(printed, "plain") if len(row) == 5)
+    assert all(row[2] == row[4] == "1.00" for row in table_rows(printed, "plain")
+               if len(row) == 7)
     assert [row[:2] for row in table_rows(printed, "sew18")] == [["sew18", "1"], ["sew18", "2"]]
     assert "--image-size 32" in printed  # the exact command line
     assert output.read_text().strip() == printed.strip()

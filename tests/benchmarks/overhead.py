@@ -22,7 +22,10 @@ registration, harness set-up):
   ``run_neurobench``).
 
 Timing: one process, a warm-up round, then ``--repeats`` rounds in which the methods run
-interleaved (A, B, C, A, B, C, ...); the table shows medians and their ratio to ``plain``.
+interleaved (A, B, C, A, B, C, ...); the table shows medians and their ratio to ``plain``,
+and the fastest round of each method and its ratio to plain's fastest (``best``: the round
+least disturbed by other load, which on a shared or virtual machine can move a median by 10
+points).
 
 Peak memory: each (model, batching, method) runs once more in a fresh subprocess (this script
 with ``--memory-probe``). It builds the model and data, runs a warm-up plain forward, reads its
@@ -245,19 +248,22 @@ def run_method(method: str, model, batches) -> tuple[float, Counts | None]:
 @dataclass
 class Result:
     method: str
-    seconds: float
+    seconds: float          # median over the rounds
     counts: Counts | None
+    best: float = 0.0       # the fastest round
     memory: dict | None = None
 
 
 def time_workload(workload: Workload, methods: list[str], repeats: int) -> list[Result]:
-    """A warm-up round, then ``repeats`` interleaved rounds; the median per method."""
+    """A warm-up round, then ``repeats`` interleaved rounds; the median and the fastest
+    round per method."""
     counts = {m: run_method(m, workload.model, workload.batches)[1] for m in methods}
     times = {m: [] for m in methods}
     for _ in range(repeats):
         for method in methods:
             times[method].append(run_method(method, workload.model, workload.batches)[0])
-    return [Result(m, statistics.median(times[m]), counts[m]) for m in methods]
+    return [Result(m, statistics.median(times[m]), counts[m], best=min(times[m]))
+            for m in methods]
 
 
 # --- memory --------------------------------------------------------------------------------
@@ -378,9 +384,10 @@ def memory_cells(result: Result, plain: Result) -> list[str]:
 def timing_table(results: list[Result]) -> str:
     plain = next(r for r in results if r.method == "plain")
     rows = [[r.method, f"{r.seconds:.3f}", f"{r.seconds / plain.seconds:.2f}",
-             *memory_cells(r, plain)] for r in results]
-    return markdown_table(["method", "median s", "ratio to plain", "peak memory MiB",
-                           "memory ratio"], rows)
+             f"{r.best:.3f}", f"{r.best / plain.best:.2f}", *memory_cells(r, plain)]
+            for r in results]
+    return markdown_table(["method", "median s", "ratio to plain", "best s", "best ratio",
+                           "peak memory MiB", "memory ratio"], rows)
 
 
 def counts_table(results: list[Result]) -> str:
@@ -396,7 +403,8 @@ def summary_table(all_results: dict[tuple[str, int], list[Result]], methods: lis
         plain = next(r for r in results if r.method == "plain")
         cells = []
         for result in results:
-            cell = f"{result.seconds / plain.seconds:.2f}x"
+            cell = (f"{result.seconds / plain.seconds:.2f}x "
+                    f"(best {result.best / plain.best:.2f}x)")
             if result.memory and plain.memory:
                 cell += f" / {total_peak(result.memory) / total_peak(plain.memory):.2f}x"
             cells.append(cell)
