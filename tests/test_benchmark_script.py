@@ -52,3 +52,14 @@ def test_tiny_run_prints_timing_tables_with_ratios(overhead, tmp_path, capsys):
     assert [row[:2] for row in table_rows(printed, "sew18")] == [["sew18", "1"], ["sew18", "2"]]
     assert "--image-size 32" in printed  # the exact command line
     assert output.read_text().strip() == printed.strip()
+
+
+def test_where_time_goes_prints_timings_and_the_syops_profile(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "where_time_goes", SCRIPT.parent / "where_time_goes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["dsnn18", "--images", "1", "--batch-size", "1", "--top", "5"])
+    printed = capsys.readouterr().out
+    assert printed.startswith("plain ") and "count_syops" in printed.splitlines()[0]
+    assert "syops/profile.py" in printed   # the syops part of the profile
