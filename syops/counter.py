@@ -186,7 +186,8 @@ def _check_finite(model: nn.Module) -> None:
     tensors = [(n, t) for n, t in model.state_dict().items() if t.is_floating_point()]
     if not tensors:
         return
-    total = torch.stack([t.sum().float().to(tensors[0][1].device) for _, t in tensors]).sum()
+    device = tensors[0][1].device
+    total = torch.stack([t.sum(dtype=torch.float32).to(device) for _, t in tensors]).sum()
     if math.isfinite(float(total)):  # an overflow only costs the per-tensor look below
         return
     for name, tensor in tensors:

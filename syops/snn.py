@@ -10,6 +10,7 @@ without it.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import sys
 from dataclasses import dataclass
@@ -75,19 +76,30 @@ def _resolve(name: str) -> type | None:
 
 def library_of(module: nn.Module) -> Library | None:
     """The table row whose base class ``module`` is an instance of (neuron or not)."""
-    for library in LIBRARIES:
-        base = _resolve(library.base)
-        if base is not None and isinstance(module, base):
-            return library
-    return None
+    return _rows_of(type(module), _loaded())[0]
 
 
 def _library_neuron(module: nn.Module) -> Library | None:
-    library = library_of(module)
-    if library is None:
-        return None
-    excluded = tuple(filter(None, map(_resolve, library.not_neurons)))
-    return None if isinstance(module, excluded) else library
+    """``library_of(module)``, unless the row says this type emits no spikes."""
+    return _rows_of(type(module), _loaded())[1]
+
+
+def _loaded() -> tuple[bool, ...]:
+    return tuple(library.name in sys.modules for library in LIBRARIES)
+
+
+@functools.lru_cache(maxsize=None)
+def _rows_of(module_type: type, loaded: tuple[bool, ...]) -> tuple[Library | None,
+                                                                   Library | None]:
+    """(library row, the same row if the type is one of its neurons) of a module type, given
+    which libraries are imported (``loaded``, part of the cache key: a library imported
+    later changes the answer). A model holds hundreds of modules of a few types."""
+    for library in LIBRARIES:
+        base = _resolve(library.base)
+        if base is not None and issubclass(module_type, base):
+            excluded = tuple(filter(None, map(_resolve, library.not_neurons)))
+            return library, None if issubclass(module_type, excluded) else library
+    return None, None
 
 
 def register_neuron(module_type: type) -> type:

@@ -45,6 +45,8 @@ def _summed(x: Tensor, count_dims: int, dtype: torch.dtype) -> Tensor:
         return x.to(torch.float64)
     if dtype == torch.float64:
         return x.sum(dim=lead, dtype=torch.float64)
+    if x.numel() <= EXACT_FLOAT32:   # no position can gather more (the common case)
+        return x.sum(dim=lead, dtype=dtype).double()
     slices = _slices(x, count_dims)
     if len(slices) == 1:
         return x.sum(dim=lead, dtype=dtype).double()
@@ -55,7 +57,7 @@ def _summed(x: Tensor, count_dims: int, dtype: torch.dtype) -> Tensor:
 def _slices(x: Tensor, count_dims: int) -> tuple[Tensor, ...]:
     """``x`` cut along its first dim (its lead dims flattened when one row is already too
     large) into parts of at most EXACT_FLOAT32 elements per position."""
-    per_row = x[:1].numel() // max(_positions(x, count_dims), 1)
+    per_row = x.numel() // max(x.shape[0] * _positions(x, count_dims), 1)
     if x.shape[0] * per_row <= EXACT_FLOAT32:
         return (x,)
     if per_row > EXACT_FLOAT32:
