@@ -48,8 +48,6 @@ def _summed(x: Tensor, count_dims: int, dtype: torch.dtype) -> Tensor:
     if x.numel() <= EXACT_FLOAT32:   # no position can gather more (the common case)
         return x.sum(dim=lead, dtype=dtype).double()
     slices = _slices(x, count_dims)
-    if len(slices) == 1:
-        return x.sum(dim=lead, dtype=dtype).double()
     lead = tuple(range(slices[0].dim() - count_dims))
     return torch.stack([part.sum(dim=lead, dtype=dtype) for part in slices]).double().sum(0)
 

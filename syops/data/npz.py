@@ -26,7 +26,8 @@ NUMBER_KINDS = "biuf"  # bool, signed, unsigned, float
 _NPY_MAGIC = b"\x93NUMPY"
 _HEADER_READERS = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
 # What a damaged archive or .npy header makes zipfile, zlib and numpy's header parser
-# (tokenize, ast.literal_eval) raise.
+# (tokenize, ast.literal_eval) raise. zipfile raises NotImplementedError for a member stored
+# with a compression method it does not support.
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError,
                 SyntaxError, RecursionError, tokenize.TokenError, zipfile.BadZipFile, zlib.error,
                 struct.error)
