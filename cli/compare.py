@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from syops.conventions import differences
+from syops.energy.conventions import differences
 from syops.reports.records import record, with_relative_energy
 
 from .loading import announce, load_model

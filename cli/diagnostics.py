@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 from rich.console import Console
 from rich.progress import Progress
 
-from syops.longrun import progress_columns, sample_rate
+from syops.scale.longrun import progress_columns, sample_rate
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 NOISY_LOGGERS = ("torch._library.triton",)  # "Triton not available" on SpikingJelly's import

@@ -107,7 +107,7 @@ def cli() -> None:
     Counts are per sample; energy follows Horowitz (ISSCC 2014, 45 nm): fp32 AC 0.9 pJ,
     MAC 4.6 pJ unless --energy says otherwise. Data goes to stdout, diagnostics to stderr.
     """
-    from syops.counter import SyopsWarning
+    from syops.engine.counter import SyopsWarning
 
     from .diagnostics import silence_third_party_logs
     silence_third_party_logs()

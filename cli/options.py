@@ -14,8 +14,8 @@ from typing import Callable
 import click
 from click.core import ParameterSource
 
-from syops.conventions import CONVENTIONS, convention, convention_options
-from syops.energy import PRESETS, EnergyModel, energy_model
+from syops.energy.conventions import CONVENTIONS, convention, convention_options
+from syops.energy.presets import PRESETS, EnergyModel, energy_model
 from syops.reports.files import output_target
 from syops.imports import parse_kwargs
 from syops.reports.plots import plot_format

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from syops.conventions import convention
-from syops.energy import EnergyModel
+from syops.energy.conventions import convention
+from syops.energy.presets import EnergyModel
 
 from .records import RANDOM_INIT
 from .tables import energy_spread, number

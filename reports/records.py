@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from syops.baseline import ann_baseline
+from syops.energy.baseline import ann_baseline
 from syops.report import Report
 
 from .layers import layer_view

@@ -9,12 +9,12 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 import torch
 from torch import Tensor, nn
 
-from . import distributed
-from .conventions import convention_options
-from .counter import SyopsCounter
-from .energy import EnergyModel
-from .report import Report
-from .snn import state_resetter
+from syops.scale import distributed
+from syops.energy.conventions import convention_options
+from syops.engine.counter import SyopsCounter
+from syops.energy.presets import EnergyModel
+from syops.report import Report
+from syops.engine.snn import state_resetter
 
 INPUT_KEYS = ("input", "inputs", "x", "image", "images", "frames", "data")
 
@@ -66,7 +66,7 @@ def _progress_callback(progress: bool | Callable | None, total: int | None,
     from rich.console import Console
     from rich.progress import Progress
 
-    from .longrun import progress_columns, sample_rate
+    from syops.scale.longrun import progress_columns, sample_rate
     bar = Progress(*progress_columns(), console=Console(stderr=True), transient=True)
     task = bar.add_task("counting", total=total, rate="")
     bar.start()

@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from .energy import (PRESETS, ROW_COLUMNS, EnergyModel, breakdown_mj, energy_model,
+from syops.energy.presets import (PRESETS, ROW_COLUMNS, EnergyModel, breakdown_mj, energy_model,
                      energy_rows)
-from .sites import (EVENTS, MIXED, MULTI_LEVEL, SPIKE, SPIKE_CONVENTIONS,  # noqa: F401
+from syops.engine.sites import (EVENTS, MIXED, MULTI_LEVEL, SPIKE, SPIKE_CONVENTIONS,  # noqa: F401
                     ProductSite, SiteCounts, join_levels)
 
 
@@ -248,7 +248,7 @@ class Report:
         None without batch totals. Each batch's synaptic and neuron energy is its own; the
         memory term is the run's per-sample figure (its spread is not tracked), so the mean
         is the DC."""
-        from .stats import summarize
+        from syops.scale.stats import summarize
         if not self.batches:
             return None
         model = self._energy(energy)
@@ -337,7 +337,7 @@ class Report:
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> Report:
         """The report ``raw()`` came from (also after a JSON round trip of it)."""
-        from .plain import from_plain
+        from syops.plain import from_plain
         return from_plain(cls, raw)
 
 

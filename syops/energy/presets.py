@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
 
-from .memory import WEIGHT_HOMES, WEIGHT_READS, neuron_memory_pj, synaptic_memory_pj
+from syops.energy.memory import WEIGHT_HOMES, WEIGHT_READS, neuron_memory_pj, synaptic_memory_pj
 
 PJ_PER_MJ = 1e9
 COSTS = ("ac_pj", "mac_pj", "neuron_pj", "weight_read_pj", "potential_pj", "spike_write_pj",

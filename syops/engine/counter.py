@@ -30,18 +30,18 @@ import torch
 from torch import Tensor, nn
 from torch.utils._pytree import tree_leaves
 
-from .energy import EnergyModel, energy_model
-from .fold import folded_batchnorms
-from .interception import ScopedProducts
-from .ops import Contraction, LayerCall, Product
-from .probe import one_sample, run_probe
-from .report import (MULTI_LEVEL, SPIKE, SPIKE_CONVENTIONS, BatchTotals, LayerCounts,
+from syops.energy.presets import EnergyModel, energy_model
+from syops.engine.fold import folded_batchnorms
+from syops.engine.interception import ScopedProducts
+from syops.engine.ops import Contraction, LayerCall, Product
+from syops.engine.probe import one_sample, run_probe
+from syops.report import (MULTI_LEVEL, SPIKE, SPIKE_CONVENTIONS, BatchTotals, LayerCounts,
                      NeuronCounts, Report)
-from .rules import Rule, rule_for
-from .sites import OperandCounts, ProductSite, SiteCounts, join_levels
-from .snn import (emits_binary, is_neuron, restore_states, save_states, time_axis,
+from syops.engine.rules import Rule, rule_for
+from syops.engine.sites import OperandCounts, ProductSite, SiteCounts, join_levels
+from syops.engine.snn import (emits_binary, is_neuron, restore_states, save_states, time_axis,
                   time_steps)
-from .spikes import call_statistics, is_spike, spike_sums
+from syops.engine.spikes import call_statistics, is_spike, spike_sums
 
 MODES = ("exact", "rate")
 CLASSIFICATIONS = ("probe", "observed")

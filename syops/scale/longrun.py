@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import distributed
-from .report import Report
+from syops.scale import distributed
+from syops.report import Report
 
 FORMAT = "syops-partial/1"
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .rules import Rule, rule_for
+from syops.engine.rules import Rule, rule_for
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import math
 from types import SimpleNamespace
 from typing import Any
 
-from .energy import EnergyModel, breakdown_mj, energy_model
+from syops.energy.presets import EnergyModel, breakdown_mj, energy_model
 
 
 def _layer_at_rate(counts: Any, rate: float) -> SimpleNamespace:

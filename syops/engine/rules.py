@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .coverage import (conv_coverage, conv_output_length, conv_transpose_coverage,
+from syops.engine.coverage import (conv_coverage, conv_output_length, conv_transpose_coverage,
                        conv_transpose_output_length, resolve_padding)
 
 

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .report import Report
+from syops.report import Report
 
 LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 BACKENDS = {"cpu": "gloo", "cuda": "nccl"}

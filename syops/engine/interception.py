@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .ops import op_rule
+from syops.engine.ops import op_rule
 
 OnOp = Callable[[str, str, Callable, tuple, dict], None]  # (scope, op name, rule, args, kwargs)
 

@@ -32,12 +32,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils._pytree import tree_leaves, tree_map
 
-from .fold import can_fold, folded_batchnorms
-from .interception import ScopedProducts
-from .ops import LayerCall, Product
-from .rules import Rule
-from .snn import detached_states, is_neuron, reset_states, returns_states, with_spikes
-from .spikes import binary_statistics, is_spike
+from syops.engine.fold import can_fold, folded_batchnorms
+from syops.engine.interception import ScopedProducts
+from syops.engine.ops import LayerCall, Product
+from syops.engine.rules import Rule
+from syops.engine.snn import detached_states, is_neuron, reset_states, returns_states, with_spikes
+from syops.engine.spikes import binary_statistics, is_spike
 
 
 class _Bank:

@@ -1,0 +1,2 @@
+"""Counting at scale: torch.distributed ranks (distributed), long runs with progress and
+resumable partial reports (longrun), and confidence intervals over samples (stats)."""
