@@ -23,7 +23,7 @@ import math
 import threading
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from torch.utils._pytree import tree_leaves
 from syops.energy.presets import EnergyModel, energy_model
 from syops.engine.fold import folded_batchnorms
 from syops.engine.interception import ScopedProducts
-from syops.engine.ops import Contraction, LayerCall, Product
+from syops.engine.ops import Contraction, LayerCall, Product, module_products
 from syops.engine.probe import one_sample, run_probe
 from syops.report import (MULTI_LEVEL, SPIKE, SPIKE_CONVENTIONS, BatchTotals, LayerCounts,
                      NeuronCounts, Report)
@@ -231,7 +231,10 @@ class SyopsCounter:
         unknown = set(self.signals) - {t.name for t in self._layers.values()}
         if unknown:
             raise ValueError(f"signals name layers that are not counted: {sorted(unknown)}")
-        self._uncounted = parameter_types(model, set(self._layers) | self._free_bns)
+        self._products = {m: (name, *module_products(m)) for name, m in model.named_modules()
+                          if m not in self._layers and module_products(m) is not None}
+        self._uncounted = parameter_types(model, set(self._layers) | self._free_bns
+                                          | set(self._products))
         self._neurons = {m: _NeuronTally(name) for name, m in model.named_modules()
                          if is_neuron(m)}
         self._binary_neurons = bool(self._neurons) and all(map(emits_binary, self._neurons))
@@ -281,6 +284,9 @@ class SyopsCounter:
             for module, tally in self._neurons.items():
                 self._handles.append(module.register_forward_hook(
                     self._make_neuron_hook(tally), with_kwargs=True))
+            for module, (name, op, rule) in self._products.items():
+                self._handles.append(module.register_forward_hook(
+                    self._make_products_hook(name, op, rule), with_kwargs=True))
             for module, type_name in self._uncounted.items():
                 self._handles.append(module.register_forward_hook(
                     self._make_ran_hook(type_name)))
@@ -366,6 +372,14 @@ class SyopsCounter:
                 self._neuron_pending.append((tally, spike_sums(y).sum()))
         return on_call
 
+    def _make_products_hook(self, name: str, op: str, rule: Callable):
+        def on_call(module, args, kwargs, output):
+            tally = self._op_tally(name, op)
+            tally.params = sum(p.numel() for p in module.parameters(recurse=False))
+            self._count_products(name, op, lambda a, k: rule(module, a, k, output), args,
+                                 kwargs)
+        return on_call
+
     def _make_ran_hook(self, type_name: str):
         def on_call(module, args, output):
             self._ran.add(type_name)
@@ -449,11 +463,12 @@ class SyopsCounter:
     def _watch_products(self, scopes: dict[nn.Module, str]) -> None:
         """Count the functional products run inside ``scopes`` (none of their counted
         layers' own)."""
-        scopes = {m: n for m, n in scopes.items() if m not in self._layers}  # counted whole
+        whole = {*self._layers, *self._products}
+        scopes = {m: n for m, n in scopes.items() if m not in whole}  # counted whole
         if not scopes:
             return
         inside = {m for scope in scopes for m in scope.modules()}
-        suspend = [m for m in self._layers if m in inside]
+        suspend = [m for m in whole if m in inside]
         watcher = ScopedProducts(self._count_products)
         self._handles += watcher.attach(scopes, suspend)
         if self.model in scopes:  # attached from inside the model's own pre-hook: enter now

@@ -67,6 +67,30 @@ def op_rule(function: Callable) -> tuple[str, OpRule] | None:
     return _OPS.get(function)
 
 
+ModuleRule = Callable[[nn.Module, tuple, dict, object], list[Product]]
+_MODULES: dict[type, tuple[str, ModuleRule]] = {}
+
+
+def register_module_products(*types: type, name: str | None = None
+                             ) -> Callable[[ModuleRule], ModuleRule]:
+    """Register the products one call of a module type performs, for layers whose weights
+    meet several inputs (recurrent layers): ``rule(module, args, kwargs, output)`` returns
+    the call's products. ``name`` is the type shown in reports (default: the class name)."""
+    def add(rule: ModuleRule) -> ModuleRule:
+        for module_type in types:
+            _MODULES[module_type] = (name or module_type.__name__, rule)
+        return rule
+    return add
+
+
+def module_products(module: nn.Module) -> tuple[str, ModuleRule] | None:
+    """The product rule of the most specific registered base class of ``module``, if any."""
+    for cls in type(module).__mro__:
+        if cls in _MODULES:
+            return _MODULES[cls]
+    return None
+
+
 def is_product(function: Callable) -> bool:
     return function in _OPS
 
