@@ -9,16 +9,15 @@ at an assumed firing rate, and the energy relative to a baseline model.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from syops.energy.baseline import ann_baseline
-from syops.report import Report
+from syops.report import SCHEMA_VERSION, Report  # noqa: F401  (the contract's version)
 
 from .layers import layer_view
 
 RANDOM_INIT = "random init"
-SCHEMA_VERSION = 2  # 2: energy_model, energy_breakdown_mj, energy_layers, total CSV rows
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class Profiled:
     """One profiled model: its report (with ``model`` and ``data`` set) and its context."""
 
     report: Report
-    T: int | None
+    T: int | None  # the model's T; None: the T its neurons saw (Report.time_steps)
     weights: str = RANDOM_INIT  # "random init", or the file the weights came from
     synthetic_data: bool = True
     convention: str | None = None  # the named convention it was counted under, if any
@@ -37,13 +36,11 @@ def record(profiled: Profiled, *, rate: float | None = None, depth: int | None =
            top: int | None = None) -> dict[str, Any]:
     """The record of one model; ``depth``/``top`` shape its ``layers`` list, never its totals."""
     report = profiled.report
-    summary = report.to_dict()
-    out = {"schema_version": SCHEMA_VERSION, "model": summary.pop("model"), "T": profiled.T,
-           "weights": profiled.weights, "synthetic_data": profiled.synthetic_data,
-           "convention": profiled.convention, **summary,
-           "energy_model": asdict(report.energy_model),
-           "energy_breakdown_mj": report.energy_breakdown(),
-           "energy_layers": report.energy_layers().to_dict(orient="records")}
+    out = report.to_dict()
+    out.update(weights=profiled.weights, synthetic_data=profiled.synthetic_data,
+               convention=profiled.convention)
+    if profiled.T is not None:
+        out["T"] = profiled.T
     if profiled.ann_baseline:
         out["ann_baseline"] = ann_baseline(report, profiled.T)
     if rate is not None:

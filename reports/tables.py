@@ -5,6 +5,7 @@ row per model)."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Iterable
 
 import pandas as pd
@@ -65,7 +66,7 @@ def summary_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
                "MACs (G)": number(r["macs"], 1e9), "ACs (G)": number(r["acs"], 1e9),
                "SyOPs (G)": number(r["syops"], 1e9),
                "neuron rate (%)": percent(r.get("neuron_firing_rate")),
-               "input rate (%)": percent(r["firing_rate"]),
+               "input rate (%)": percent(input_rate(r)),
                "DC (mJ)": number(r["dc_mj"]),
                "EC (mJ)": f"{number(r['ec_low_mj'])} – {number(r['ec_high_mj'])}"}
         if "ec_at_rate_mj" in r:
@@ -109,12 +110,17 @@ def layer_frame(record: dict[str, Any]) -> pd.DataFrame:
 TOTAL = "total"
 
 
+def input_rate(record: dict[str, Any]) -> float | None:
+    """The input firing rate of a record (schema 3's key, or the old ``firing_rate``)."""
+    return record.get("input_firing_rate", record.get("firing_rate"))
+
+
 def totals_row(record: dict[str, Any]) -> dict[str, Any]:
     """The model's per-sample totals in the per-layer CSV columns (name ``total``); its
     ``energy_pj`` is the synaptic energy, as in the layer rows."""
     synaptic_mj = record.get("energy_breakdown_mj", {}).get("synaptic", record["dc_mj"])
     return {"name": TOTAL, "type": "", "syops": record["syops"], "acs": record["acs"],
-            "macs": record["macs"], "firing_rate": record["firing_rate"],
+            "macs": record["macs"], "firing_rate": input_rate(record),
             "params": record["params"],
             "energy_pj": None if synaptic_mj is None else synaptic_mj * 1e9}
 
@@ -131,15 +137,83 @@ def layers_csv_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return frame[["model"] + [c for c in frame.columns if c != "model"]]
 
 
+def column_key(label: str) -> str:
+    """What ``--columns`` calls a column: its label without the unit, lower case
+    ("MACs (G)" -> "macs")."""
+    return label.split(" (")[0].strip().lower()
+
+
+def choose_columns(frame: pd.DataFrame, columns: Iterable[str] | None) -> pd.DataFrame:
+    """``frame`` with its first (naming) column and the ``columns`` it has, in that order;
+    all of it when ``columns`` is empty."""
+    if not columns:
+        return frame
+    keys = {column_key(c): c for c in frame.columns}
+    chosen = [keys[k] for k in map(str.lower, columns) if k in keys]
+    return frame[list(dict.fromkeys([frame.columns[0], *chosen]))]
+
+
+def unknown_columns(frames: Iterable[pd.DataFrame], columns: Iterable[str]) -> list[str]:
+    """The ``columns`` no frame has (for one clear error instead of an empty table)."""
+    known = {column_key(c) for frame in frames for c in frame.columns}
+    return [c for c in columns if c.lower() not in known]
+
+
+def min_width(frame: pd.DataFrame, column: str) -> int:
+    """The narrowest a column can be: its longest cell (numbers never break) or, for text
+    and headers, its longest word."""
+    cells = [str(v) for v in frame[column]]
+    words = [w for text in [column, *(cells if column in TEXT_COLUMNS else [])]
+             for w in text.split()]
+    return max([len(w) for w in words] + ([] if column in TEXT_COLUMNS
+                                           else [len(c) for c in cells]) + [1])
+
+
+def table_width(frame: pd.DataFrame) -> int:
+    """Columns a rich table of ``frame`` needs at least (borders and padding included)."""
+    return sum(min_width(frame, c) + 3 for c in frame.columns) + 1
+
+
+def transposed(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per column of ``frame``, one column per row (named by its first column)."""
+    names = [str(v) for v in frame.iloc[:, 0]]
+    body = frame.iloc[:, 1:]
+    return pd.DataFrame({"": list(body.columns),
+                         **{name: [str(v) for v in body.iloc[i]] for i, name in
+                            enumerate(names)}})
+
+
+def fitted(frame: pd.DataFrame, width: int | None) -> tuple[pd.DataFrame, list[str]]:
+    """``frame`` shaped to fit ``width`` terminal columns without breaking a number:
+    as it is, else turned (one column per model, when that fits), else with the rightmost
+    columns left out; also the labels left out."""
+    if width is None or table_width(frame) <= width:
+        return frame, []
+    turned = transposed(frame)
+    if table_width(turned) <= width:
+        return turned, []
+    kept = list(frame.columns)
+    while len(kept) > 2 and table_width(frame[kept]) > width:
+        kept.pop()
+    return frame[kept], [c for c in frame.columns if c not in kept]
+
+
 def rich_table(frame: pd.DataFrame, title: str | None = None,
                caption: str | None = None) -> Table:
+    """A rich table: numbers never wrap, text and headers wrap at spaces (or fold)."""
     table = Table(title=title, caption=caption, caption_justify="left")
     for column in frame.columns:
-        table.add_column(column, justify="left" if column in TEXT_COLUMNS else "right",
-                         overflow="fold")
+        text = column in TEXT_COLUMNS or column == "" or not _numeric(frame[column])
+        table.add_column(column, justify="left" if text else "right",
+                         overflow="fold", no_wrap=not text,
+                         min_width=None if text else min_width(frame, column))
     for row in frame.itertuples(index=False):
         table.add_row(*map(str, row))
     return table
+
+
+def _numeric(cells) -> bool:
+    return all(NUMBER.match(str(c).replace(",", "")) or str(c) == MISSING for c in cells)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -158,6 +232,7 @@ LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", 
                  "^": r"\textasciicircum{}", "µ": r"\textmu{}", "—": "---", "–": "--",
                  "≥": r"$\geq$", "|": r"\textbar{}", "<": r"\textless{}",
                  ">": r"\textgreater{}", "\n": " "}
+NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$")
 
 
 def latex_escape(text: Any) -> str:
@@ -165,16 +240,40 @@ def latex_escape(text: Any) -> str:
     return "".join(LATEX_ESCAPES.get(char, char) for char in str(text))
 
 
-def latex_table(frame: pd.DataFrame, caption: str | None = None) -> str:
-    """A booktabs table (needs ``\\usepackage{booktabs}``), numbers right-aligned."""
-    def cells(values) -> str:
-        return " & ".join(latex_escape(v) for v in values) + r" \\"
+def latex_number(cell: Any) -> str | None:
+    """A cell as siunitx reads it in an ``S`` column ("1,234.5" -> "1234.5"); None when the
+    cell is not a plain number."""
+    text = str(cell).replace(",", "")
+    return text if NUMBER.match(text) else None
 
-    align = "".join("l" if c in TEXT_COLUMNS else "r" for c in frame.columns)
-    lines = [r"\begin{table}[htbp]", r"\centering", rf"\begin{{tabular}}{{{align}}}",
-             r"\toprule", cells(frame.columns), r"\midrule",
-             *(cells(row) for row in frame.itertuples(index=False)),
+
+def latex_table(frame: pd.DataFrame, caption: str | None = None, label: str | None = None,
+                note: str | None = None) -> str:
+    """A booktabs table (``\\usepackage{booktabs,siunitx}``): columns of numbers are
+    siunitx ``S`` columns (plain digits, no thousands separator; a missing figure is
+    ``{---}``), others ``l``; ``note`` goes above it as LaTeX comments."""
+    numeric = [c not in TEXT_COLUMNS and all(latex_number(v) is not None or v == MISSING
+                                             for v in frame[c]) and len(frame)
+               for c in frame.columns]
+
+    def cell(value, is_number: bool) -> str:
+        if is_number:
+            return latex_number(value) or "{---}"
+        return latex_escape(value)
+
+    def row(values) -> str:
+        return " & ".join(cell(v, n) for v, n in zip(values, numeric)) + r" \\"
+
+    header = " & ".join("{" + latex_escape(c) + "}" if n else latex_escape(c)
+                        for c, n in zip(frame.columns, numeric)) + r" \\"
+    align = "".join("S" if n else "l" for n in numeric)
+    comments = [f"% {line}" for line in (note or "").splitlines() if line.strip()]
+    lines = [*comments, r"\begin{table}[htbp]", r"\centering",
+             rf"\begin{{tabular}}{{{align}}}", r"\toprule", header, r"\midrule",
+             *(row(values) for values in frame.itertuples(index=False)),
              r"\bottomrule", r"\end{tabular}"]
     if caption:
         lines.append(rf"\caption{{{latex_escape(caption)}}}")
+    if label:
+        lines.append(rf"\label{{{label}}}")
     return "\n".join([*lines, r"\end{table}"]) + "\n"

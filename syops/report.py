@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -140,6 +141,15 @@ class BatchTotals:
     updates: int = 0
 
 
+# The record's contract (``Report.to_dict`` and the CLI's JSON). 2: energy_model,
+# energy_breakdown_mj, energy_layers, total CSV rows. 3: schema_version, T, weights,
+# synthetic_data and convention in every record; neuron_firing_rate is the rate to cite;
+# firing_rate (the input rate) kept for this version only, see DEPRECATED_KEYS.
+SCHEMA_VERSION = 3
+DEPRECATED_KEYS = {"firing_rate": "the input firing rate, same as input_firing_rate; "
+                                  "removed in schema 4 (cite neuron_firing_rate)"}
+
+
 @dataclass(frozen=True)
 class Report:
     """Synaptic operations of a model on some data. Counts are per sample."""
@@ -196,13 +206,28 @@ class Report:
         elements = sum(c.spike_elements for c in self.layer_counts)
         return sum(c.ones for c in self.layer_counts) / elements if elements else math.nan
 
-    firing_rate = input_firing_rate
-
     @property
     def neuron_firing_rate(self) -> float:
         """Spikes / neuron updates over every spiking neuron (what papers call the rate)."""
         updates = sum(n.updates for n in self.neuron_counts)
         return sum(n.spikes for n in self.neuron_counts) / updates if updates else math.nan
+
+    @property
+    def firing_rate(self) -> float:
+        """The rate papers cite: spikes / neuron updates (``neuron_firing_rate``). The input
+        rate of the layers counted as spikes is ``input_firing_rate``."""
+        return self.neuron_firing_rate
+
+    @property
+    def time_steps(self) -> int | None:
+        """T as the neurons saw it: each neuron layer's updates per sample over its size,
+        the value most layers share (the smallest on a tie); None without neuron layers."""
+        seen = [n.updates / (n.neurons * self.samples) for n in self.neuron_counts if n.neurons]
+        whole = Counter(round(t) for t in seen if t >= 1 and t == round(t))
+        if not whole:
+            return None
+        most = max(whole.values())
+        return min(t for t, count in whole.items() if count == most)
 
     @property
     def neuron_updates(self) -> float:
@@ -304,18 +329,23 @@ class Report:
 
     # --- serialisation --------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Per-sample figures and settings, JSON-ready (NaN becomes None)."""
+        """Per-sample figures and settings, JSON-ready (NaN becomes None): the record of
+        ``SCHEMA_VERSION``, the CLI's JSON included. Keys only the CLI knows (``weights``,
+        ``synthetic_data``, ``convention``) are None here."""
         low, high = self.ec()
         summary = {
-            "model": self.model, "data": self.data, "params": self.params,
+            "schema_version": SCHEMA_VERSION, "model": self.model, "T": self.time_steps,
+            "weights": None, "synthetic_data": None, "convention": None,
+            "data": self.data, "params": self.params,
             "samples": self.samples, "mode": self.mode, "fuse_bn": self.fuse_bn,
             "classification": self.classification, "spikes": self.spikes,
             "energy_preset": self.energy_model.name, "e_ac_pj": self.energy_model.ac_pj,
             "e_mac_pj": self.energy_model.mac_pj,
             "macs": self.macs, "acs": self.acs, "syops": self.syops,
-            "firing_rate": self.input_firing_rate,
-            "input_firing_rate": self.input_firing_rate,
             "neuron_firing_rate": self.neuron_firing_rate,
+            "input_firing_rate": self.input_firing_rate,
+            "firing_rate": self.input_firing_rate,   # deprecated alias: DEPRECATED_KEYS
+            "deprecated_keys": dict(DEPRECATED_KEYS),
             "neuron_updates": self.neuron_updates, "dc_mj": self.energy(),
             "ec_low_mj": low, "ec_high_mj": high,
             "energy_stats": (stats := self.energy_stats()) and stats.to_dict("mj"),
@@ -324,11 +354,24 @@ class Report:
             "layers": self.layers.assign(input_shape=lambda d: d.input_shape.map(list))
                                  .to_dict(orient="records"),
             "neurons": self.neurons.to_dict(orient="records"),
+            "energy_model": asdict(self.energy_model),
+            "energy_breakdown_mj": self.energy_breakdown(),
+            "energy_layers": self.energy_layers().to_dict(orient="records"),
         }
         return _nan_to_none(summary)
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **{"indent": 2, **kwargs})
+
+    def __str__(self) -> str:
+        """The totals table (and the conventions behind it), as ``print(report)`` shows it."""
+        from syops.reports.text import report_text   # lazy: rendering is not counting
+        return report_text(self.to_dict())
+
+    def __repr__(self) -> str:
+        return (f"<Report {self.model or 'model'}: {self.samples} sample(s), "
+                f"ACs {self.acs:.4g}, MACs {self.macs:.4g}, DC {self.energy():.4g} mJ "
+                f"per sample ({self.energy_model.name})>")
 
     def raw(self) -> dict[str, Any]:
         """Every stored total (not per sample), for exact checks and archiving."""

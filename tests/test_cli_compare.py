@@ -67,7 +67,8 @@ def test_table_states_provenance_and_conventions_once(tiny):
     assert "AC mode exact" in out and "BN folded" in out
     assert "Energy: preset int8 (AC 0.03 pJ, MAC 0.23 pJ)" in out
     assert "DC vs first" in out and "1.00x" in out
-    assert result.stderr == ""
+    # stderr holds nothing but the notice that the data is a synthetic stand-in
+    assert all("synthetic stand-in" in line for line in result.stderr.splitlines())
 
 
 def test_provenance_names_random_init_synthetic_input():

@@ -22,12 +22,15 @@ def test_latex_escapes_what_latex_treats_specially():
     assert latex_escape("|k| < 2") == r"\textbar{}k\textbar{} \textless{} 2"
 
 
-def test_latex_table_is_booktabs():
-    frame = pd.DataFrame([{"name": "layer_1", "ACs (M)": "1.00"}])
-    assert latex_table(frame, "a_b").splitlines() == [
-        r"\begin{table}[htbp]", r"\centering", r"\begin{tabular}{lr}", r"\toprule",
-        r"name & ACs (M) \\", r"\midrule", r"layer\_1 & 1.00 \\", r"\bottomrule",
-        r"\end{tabular}", r"\caption{a\_b}", r"\end{table}"]
+def test_latex_table_is_booktabs_with_siunitx_columns():
+    frame = pd.DataFrame([{"name": "layer_1", "ACs (M)": "1,234.50", "EC": "1 – 2"},
+                          {"name": "x", "ACs (M)": "—", "EC": "—"}])
+    assert latex_table(frame, "a_b", "tab:mine", "one\ntwo").splitlines() == [
+        "% one", "% two",
+        r"\begin{table}[htbp]", r"\centering", r"\begin{tabular}{lSl}", r"\toprule",
+        r"name & {ACs (M)} & EC \\", r"\midrule", r"layer\_1 & 1234.50 & 1 -- 2 \\",
+        r"x & {---} & --- \\", r"\bottomrule",
+        r"\end{tabular}", r"\caption{a\_b}", r"\label{tab:mine}", r"\end{table}"]
 
 
 def test_profile_as_latex(tiny):
@@ -63,7 +66,7 @@ def test_csv_closes_each_model_with_its_totals(tiny):
 
 def test_json_schema_version_and_breakdown(tiny):
     record, = json_records("profile", tiny, *TINY_ARGS, "--energy", "loihi")
-    assert record["schema_version"] == SCHEMA_VERSION == 2
+    assert record["schema_version"] == SCHEMA_VERSION == 3
     assert record["energy_model"] == asdict(PRESETS["loihi"])
     parts = record["energy_breakdown_mj"]
     assert set(parts) == {"synaptic", "neuron", "memory", "total"}

@@ -31,7 +31,7 @@ def test_dc_and_ec_by_hand():
     # layer 0: spikes; 2 + 3 = 5 ones x 3 weights = 15 ACs over 2 samples -> 7.5 per sample;
     #   dense 8 x 3 = 24 -> 12 per sample. layer 1: 2 x 3 x 2 = 12 MACs -> 6 per sample.
     assert (report.acs, report.macs, report.syops) == (7.5, 6, 18)
-    assert report.firing_rate == 5 / 8
+    assert report.input_firing_rate == 5 / 8
     assert report.energy() == pytest.approx((7.5 * 0.9 + 6 * 4.6) * 1e-9)
     assert report.energy("int8") == pytest.approx((7.5 * 0.03 + 6 * 0.23) * 1e-9)
     low, high = report.ec()

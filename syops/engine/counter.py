@@ -779,5 +779,6 @@ class SyopsCounter:
             mode=self.mode, fuse_bn=self.fuse_bn, energy_model=self.energy_model,
             not_counted=tuple(sorted(ran)), unused=tuple(sorted(types - self._ran - by_ops)),
             classification=self.classify, notes=tuple(self.notes),
+            model=type(self.model).__name__,   # the class; the CLI gives its own name
             neuron_counts=tuple(neurons), spikes=self.spikes, warnings=tuple(self.warnings),
             batches=self._batch_totals(sites) if samples is None else ())
