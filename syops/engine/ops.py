@@ -309,3 +309,6 @@ if hasattr(torch, "_native_multi_head_attention"):
         out_weight = args[7]
         weights = _split_in_proj(embed, qkv_weight, None, None, None)
         return attention_products(query, key, value, heads, True, weights, out_weight)
+
+
+from syops.engine import recurrent  # noqa: E402,F401  (registers the recurrent layers' rules)
