@@ -153,6 +153,11 @@ def user_model(spec: str, arch_args: Mapping[str, Any] | None,
     module = call_object(load_object(spec), spec, arch_args)
     if not isinstance(module, nn.Module):
         raise UsageError(f"{spec} gave a {type(module).__name__}, not a torch nn.Module")
+    empty = next((name for name, p in module.named_parameters() if p.numel() == 0), None)
+    if empty is not None:
+        shape = list(module.get_parameter(empty).shape)
+        raise UsageError(f"{spec} built a model whose parameter {empty} is empty {shape}; "
+                         f"check --arch-args (a size of 0?)")
     return LoadedModel(module, spec.rpartition(":")[2], weights, None, (f"built {spec}",))
 
 

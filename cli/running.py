@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Subset
 
 from syops import count_syops, distributed, longrun
 from syops.data import SampleDataset, get_dataset, list_datasets
+from syops.data.dataset import GoodBatches, collate_good
 from syops.data.registry import find_spec
 from syops.data.user import is_user_data, open_user_data
 from syops.reports.records import RANDOM_INIT, Profiled
@@ -40,7 +41,8 @@ def open_dataset(loaded: LoadedModel, data: DataOptions) -> SampleDataset:
         if data.data_root is not None:
             raise UsageError(f"--data-root applies to named data sets; {data.dataset} is read "
                              f"as it is")
-        return open_user_data(data.dataset, time_first=data.time_first, limit=data.samples)
+        return open_user_data(data.dataset, time_first=data.time_first, limit=data.samples,
+                              skip_bad=data.skip_bad)
     spec = find_spec(dataset_name(loaded, data))
     T = None
     if spec.uses_T:
@@ -48,7 +50,12 @@ def open_dataset(loaded: LoadedModel, data: DataOptions) -> SampleDataset:
     options = {"skip_bad": True} if data.skip_bad else {}
     if data.data_root is None and data.samples:
         options["size"] = data.samples
-    return get_dataset(spec.name, data.data_root, T=T, **options)
+    dataset = get_dataset(spec.name, data.data_root, T=T, **options)
+    if data.dataset and dataset.info.synthetic:
+        dataset.warnings = (f"no --data-root: {spec.name} is a seeded synthetic stand-in, not "
+                            f"the real data; pass --data-root DIR (where {spec.name} lies, "
+                            f"see docs/data.md) to profile on it",)
+    return dataset
 
 
 def item_count(dataset: SampleDataset, data: DataOptions, samples: int | None) -> int:
@@ -57,10 +64,11 @@ def item_count(dataset: SampleDataset, data: DataOptions, samples: int | None) -
     return min(limit for limit in limits if limit is not None)
 
 
-def loader(dataset: SampleDataset, data: DataOptions, indices: Sequence[int]) -> DataLoader:
-    """Batches of the items ``indices``, in that order."""
-    return DataLoader(Subset(dataset, indices), batch_size=data.batch_size,
-                      num_workers=data.workers)
+def loader(dataset: SampleDataset, data: DataOptions, indices: Sequence[int]) -> GoodBatches:
+    """Batches of the items ``indices``, in that order (items a user's data set fails to
+    read, under --skip-bad, left out and recorded on ``dataset``)."""
+    return GoodBatches(DataLoader(Subset(dataset, indices), batch_size=data.batch_size,
+                                  num_workers=data.workers, collate_fn=collate_good), dataset)
 
 
 @contextmanager
@@ -132,6 +140,8 @@ def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, dat
     """Count ``loaded`` on ``dataset`` and return the report with its context. Under
     torch.distributed this rank counts its shard (the report is every rank's sum); a resumed
     run counts the items after its partial report and adds that report."""
+    for warning in dataset.warnings:
+        diagnostics.warn(warning)
     model = loaded.module.to(check_device(device))
     items = item_count(dataset, data, samples)
     plan = longrun_options or LongRun(None, None, None)
@@ -166,7 +176,8 @@ def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, dat
     for warning in report.warnings:
         diagnostics.warn(f"{loaded.name}: {warning}")
     if dataset.skipped:
-        diagnostics.warn(f"skipped {len(dataset.skipped)} bad file(s), first: {dataset.skipped[0]}")
+        diagnostics.warn(f"skipped {len(dataset.skipped)} bad file(s) or item(s), first: "
+                         f"{dataset.skipped[0]}")
     report = replace(report, model=loaded.name, data=dataset.describe())
     T = loaded.info.T if loaded.info else dataset.info.T
     return Profiled(report, T, loaded.weights, dataset.info.synthetic, counting.convention,

@@ -8,7 +8,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from syops.data.errors import DataError
 
@@ -63,6 +63,28 @@ class Skipped:
 Reader = Callable[[Sample], np.ndarray]
 
 
+@dataclass(frozen=True)
+class IndexedSamples(Sequence):
+    """The index of ``size`` items of one source, made on access: a source declaring 10^12
+    items costs nothing until its items are read. ``labels`` (indexable) gives each label."""
+
+    path: str
+    size: int
+    labels: Any = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.size))]
+        if not -self.size <= index < self.size:
+            raise IndexError(f"item {index} of {self.size}")
+        index %= self.size
+        label = -1 if self.labels is None else int(self.labels[index])
+        return Sample(self.path, label, index)
+
+
 class SkipLog:
     """Runs reads that may fail on a broken file: raises, or (skip_bad) records and goes on."""
 
@@ -98,9 +120,15 @@ class SampleDataset(Dataset):
     worker processes. ``info`` describes it; ``skipped`` lists files left out by skip_bad.
     """
 
+    skip_bad_items = False
+    """Whether an item that fails to read is returned as a Skipped (``collate_good`` drops
+    it) instead of raising: user data, whose items are only read while counting."""
+    warnings: Tuple[str, ...] = ()
+    """What the user should know about the data (said on stderr)."""
+
     def __init__(self, info: DatasetInfo, samples: Sequence[Sample], reader: Reader,
                  skipped: Sequence[Skipped] = ()):
-        self.samples = list(samples)
+        self.samples = samples if isinstance(samples, IndexedSamples) else list(samples)
         self.reader = reader
         self.skipped = tuple(skipped)
         self.info = dataclasses.replace(info, num_samples=len(self.samples),
@@ -109,15 +137,51 @@ class SampleDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> Tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> Any:
         sample = self.samples[index]
-        return torch.from_numpy(self.reader(sample)), sample.label
+        try:
+            return torch.from_numpy(self.reader(sample)), sample.label
+        except DataError as err:
+            if not self.skip_bad_items:
+                raise
+            return Skipped(err.path or sample.path, err.reason.split(";")[0])
+
+    def dropped(self, skipped: Sequence[Skipped]) -> None:
+        """Record items left out while counting (``--skip-bad``)."""
+        self.skipped += tuple(skipped)
+        self.info = dataclasses.replace(self.info, num_skipped=len(self.skipped))
 
     def describe(self) -> str:
         return self.info.describe()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
+
+
+def collate_good(items: Sequence[Any]) -> Tuple[Any, List[Skipped]]:
+    """(the batch of the readable items, or None; the Skipped ones): a DataLoader
+    ``collate_fn`` for datasets with ``skip_bad_items``."""
+    good = [item for item in items if not isinstance(item, Skipped)]
+    bad = [item for item in items if isinstance(item, Skipped)]
+    return (default_collate(good) if good else None), bad
+
+
+class GoodBatches:
+    """The batches of a DataLoader using ``collate_good``: empty ones left out, the
+    dropped items recorded on ``dataset``. ``len`` is the DataLoader's (an upper bound)."""
+
+    def __init__(self, loader: Any, dataset: SampleDataset):
+        self.loader, self.dataset = loader, dataset
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch, bad in self.loader:
+            if bad:
+                self.dataset.dropped(bad)
+            if batch is not None:
+                yield batch
 
 
 def assemble(info: DatasetInfo, samples: Sequence[Sample], reader: Reader,
