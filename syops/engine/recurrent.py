@@ -125,7 +125,7 @@ def _gru_gate_ops(cell: nn.GRUCell, x: Tensor, h: Tensor, c: None) -> Tensor:
     hh_n = from_h[:, 2 * hidden:]
     bias_hh_n = (cell.bias_hh[2 * hidden:] != 0).double() if cell.bias else 0.0
     r_term = (r != 0) & ((hh_n + bias_hh_n) != 0)
-    bias_ih_2 = float(cell.bias_ih[2] != 0) if cell.bias else 0.0
+    bias_ih_2 = (cell.bias_ih[2] != 0).double() if cell.bias else 0.0   # no host sync
     n = (hh_n + bias_ih_2 + r_term.double()) != 0
     h = h.reshape(-1, hidden) != 0
     return r_term.double().sum() + ((z != 1) & n).double().sum() + ((z != 0) & h).double().sum()
