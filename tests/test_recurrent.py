@@ -276,3 +276,36 @@ def test_neurobench_convention_on_a_fused_layer_by_hand():
     # input half: step 0 feature 0 (1 weight), step 1 nothing, step 2 features 0 and 1
     # (1 + 0): 2. Recurrent half, hidden states not visible: 3 steps x 3 weights = 9
     assert (report.macs, report.acs) == (2 + 9, 0)
+
+
+def test_spiking_neurons_feed_a_gru_and_an_lstm_cell():
+    from spikingjelly.activation_based import functional, layer, neuron
+
+    class Hybrid(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = layer.Linear(3, 6)
+            self.sn = neuron.IFNode(step_mode="m", v_threshold=0.1)
+            self.rnn = nn.GRU(6, 4)
+            self.cell = nn.LSTMCell(6, 4)
+
+        def forward(self, x):                       # [T, B, 3]
+            spikes = self.sn(self.fc(x))
+            state = None
+            for t in range(spikes.shape[0]):
+                state = (self.cell(spikes[t]) if state is None
+                         else self.cell(spikes[t], state))
+            return self.rnn(spikes)[0][-1] + state[0]
+
+    torch.manual_seed(0)
+    model, x = Hybrid(), torch.randn(4, 2, 3)        # T = 4, B = 2
+    report = count_syops(model, x, batch_dim=1)
+    with torch.no_grad():
+        ones = float(model.sn(model.fc(x)).sum())
+    functional.reset_net(model)
+    assert ones > 0
+    rows = report.layers.set_index("name")
+    # GRU: every spike meets 3 x 4 = 12 weights; recurrent half 4 steps x 12 x 4 = 192 MACs
+    assert (rows.loc["rnn", "acs"], rows.loc["rnn", "macs"]) == (ones * 12 / 2, 192)
+    # LSTM cell: every spike meets 16 weights; hidden half from step 1: 3 x 16 x 4 = 192 MACs
+    assert (rows.loc["cell", "acs"], rows.loc["cell", "macs"]) == (ones * 16 / 2, 192)
