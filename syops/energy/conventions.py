@@ -27,6 +27,7 @@ class Convention:
     spikes: str = "binary"              # "events": integer inputs (residual sums) cost |k| ACs
     effective: bool = False             # zero weights skipped (effective operations)
     energy: str = "fp32"                # energy preset
+    pricing: str | None = None          # "module:function" pricing a Report beyond the preset
 
     def options(self, family: str | None = None) -> dict[str, Any]:
         """``count_syops`` keyword arguments for a model of ``family`` (e.g. "sew"; None when
@@ -53,6 +54,10 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
     Convention("sj-opcounter", "SpikingJelly 2.0 op_counter: BN 1 MAC per element, memory "
                "and neuron-state costs included", fuse_bn=False, bn_macs=1,
                energy="horowitz-memory"),
+    Convention("lemaire2022", "Lemaire et al. 2022 as LEAT-EDGE/qualia-plugin-snn codes it: "
+               "potentials, weights, biases, inputs/outputs, operations and addressing per "
+               "layer (syops.energy.lemaire); int32 operations", energy="int32",
+               pricing="syops.energy.lemaire:lemaire_energy"),
 )}
 
 _MEANING = {
