@@ -12,7 +12,8 @@ from .loading import announce, load_model
 from .options import (Counting, DataOptions, Loading, LongRun, Output, counting_options,
                       data_options, layer_output_options, loading_options, longrun_options,
                       run_options)
-from .output import check_run_outputs, emit_records
+from .output import emit_records
+from .paths import check_run_paths
 from .running import open_dataset, process_group, profile
 
 
@@ -43,7 +44,7 @@ def profile_command(model: str, counting: Counting, data: DataOptions, loading: 
       syops profile ckpt.pth --arch sew50 --data-root ~/imagenet/val --save-every 500
       torchrun --nproc_per_node 8 -m syops profile ckpt.pth --arch sew50 --device cuda
     """
-    check_run_outputs(out, [model], data, counting)
+    check_run_paths([model], out, data, counting, loading, longrun)
     with process_group(device) as device:
         if distributed.rank():
             diagnostics = Diagnostics(QUIET)   # rank 0 speaks (and writes) for every rank
