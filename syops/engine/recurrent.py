@@ -75,19 +75,19 @@ def fused_products(module: nn.RNNBase, args: tuple, kwargs: dict, output) -> lis
 
 @register_module_products(nn.RNNCell, nn.LSTMCell, nn.GRUCell)
 def cell_products(module: nn.RNNCellBase, args: tuple, kwargs: dict, output) -> list[Product]:
-    """The hidden and input halves, and NeuroBench's gate products (effective only)."""
+    """The hidden half, then the input half (with NeuroBench's gate products under
+    effective operations)."""
     x = _argument(args, kwargs, 0, "input")
     hx = _argument(args, kwargs, 1, "hx")
     if hx is None:   # PyTorch's initial state
         zeros = x.new_zeros((*x.shape[:-1], module.hidden_size))
         hx = (zeros, zeros) if isinstance(module, nn.LSTMCell) else zeros
     h, c = hx if isinstance(module, nn.LSTMCell) else (hx, None)
-    products: list[Product] = [weight_call(h, module.weight_hh), weight_call(x, module.weight_ih)]
     gates = next((ops for cls, ops in _GATE_OPS.items() if isinstance(module, cls)), None)
-    if gates is not None:
-        geometry = SimpleNamespace(cell=module, h=h, c=c, count=gates)
-        products.append(LayerCall(_GATES, geometry, x, tuple(h.shape)))
-    return products
+    into_gates = LayerCall(_CELL_INPUT, SimpleNamespace(
+        out_features=module.weight_ih.shape[0], weight=module.weight_ih, cell=module, h=h, c=c,
+        gates=gates), x, (*x.shape[:-1], module.weight_ih.shape[0]))
+    return [weight_call(h, module.weight_hh), into_gates]
 
 
 # --- NeuroBench 2.3's element-wise gate products ---------------------------------------
@@ -95,7 +95,7 @@ def _pattern(cell: nn.RNNCellBase, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor
     """NeuroBench's gate pre-activations with every non-zero weight, input and bias set to
     1: (input-side counts, hidden-side counts, bias_ih + bias_hh), rows = samples."""
     def ones(t: Tensor) -> Tensor:
-        return (t != 0).double()
+        return (t != 0).float()   # counts of at most input + hidden + 2: exact
     x, h = ones(x.reshape(-1, x.shape[-1])), ones(h.reshape(-1, h.shape[-1]))
     from_x, from_h = x @ ones(cell.weight_ih).t(), h @ ones(cell.weight_hh).t()
     if not cell.bias:
@@ -109,8 +109,8 @@ def _lstm_gate_ops(cell: nn.LSTMCell, x: Tensor, h: Tensor, c: Tensor) -> Tensor
     from_x, from_h, bias = _pattern(cell, x, h)
     i, f, g, o = ((from_x + from_h + bias) != 0).chunk(4, dim=-1)
     c = (c.reshape(-1, c.shape[-1]) != 0)
-    cell_terms = (f & c).double() + (i & g).double()
-    return cell_terms.sum() + (o & (cell_terms != 0)).double().sum()
+    cell_terms = (f & c).float() + (i & g).float()
+    return cell_terms.sum(dtype=torch.float64) + (o & (cell_terms != 0)).sum(dtype=torch.float64)
 
 
 def _gru_gate_ops(cell: nn.GRUCell, x: Tensor, h: Tensor, c: None) -> Tensor:
@@ -123,35 +123,27 @@ def _gru_gate_ops(cell: nn.GRUCell, x: Tensor, h: Tensor, c: None) -> Tensor:
     gates = from_x + from_h + bias
     r, z = gates[:, :hidden], gates[:, hidden:2 * hidden]
     hh_n = from_h[:, 2 * hidden:]
-    bias_hh_n = (cell.bias_hh[2 * hidden:] != 0).double() if cell.bias else 0.0
+    bias_hh_n = (cell.bias_hh[2 * hidden:] != 0).float() if cell.bias else 0.0
     r_term = (r != 0) & ((hh_n + bias_hh_n) != 0)
-    bias_ih_2 = (cell.bias_ih[2] != 0).double() if cell.bias else 0.0   # no host sync
-    n = (hh_n + bias_ih_2 + r_term.double()) != 0
+    bias_ih_2 = (cell.bias_ih[2] != 0).float() if cell.bias else 0.0   # no host sync
+    n = (hh_n + bias_ih_2 + r_term.float()) != 0
     h = h.reshape(-1, hidden) != 0
-    return r_term.double().sum() + ((z != 1) & n).double().sum() + ((z != 0) & h).double().sum()
+    return sum(t.sum(dtype=torch.float64) for t in (r_term, (z != 1) & n, (z != 0) & h))
 
 
 _GATE_OPS = {nn.LSTMCell: _lstm_gate_ops, nn.GRUCell: _gru_gate_ops}
 
 
-class GateProductsRule:
-    """NeuroBench's element-wise gate products of one cell call: effective operations only
-    (dense 0, so no AC or MAC outside ``effective=True``), classified by the cell's input."""
-
-    synaptic = True
-    count_dims = 0
-
-    def dense(self, geometry, x, y) -> int:
-        return 0
-
-    def spike_pairs(self, geometry, ones: Tensor, cache: dict) -> Tensor:
-        return ones * 0
+class CellInputRule(LinearRule):
+    """A cell's input half ``W_ih x``; under effective operations it also carries
+    NeuroBench's element-wise gate products of the call (which exist only as effective
+    operations, and which NeuroBench classifies by the cell's input)."""
 
     def effective_pairs(self, geometry, x: Tensor) -> Tensor:
-        return geometry.count(geometry.cell, x, geometry.h, geometry.c).to(torch.float64)
+        pairs = super().effective_pairs(geometry, x)
+        if geometry.gates is None:
+            return pairs
+        return pairs + geometry.gates(geometry.cell, x, geometry.h, geometry.c)
 
-    def output_shape(self, geometry, x: Tensor) -> tuple[int, ...]:
-        return tuple(geometry.h.shape)
 
-
-_GATES = GateProductsRule()
+_CELL_INPUT = CellInputRule()
