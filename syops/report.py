@@ -243,11 +243,16 @@ class Report:
         the Horowitz presets the measured ACs and MACs alone)."""
         return self.energy_breakdown(energy)["total"]
 
-    def energy_breakdown(self, energy: str | EnergyModel | None = None) -> dict[str, float]:
-        """``synaptic``, ``neuron``, ``memory`` and ``total`` in mJ per sample
+    def energy_breakdown(self, energy: str | EnergyModel | None = None,
+                         latency: float | None = None, fps: float | None = None) -> dict:
+        """``synaptic``, ``neuron``, ``memory`` and ``total`` (dynamic) in mJ per sample, and
+        ``static`` (a chip's static power x latency, or None) with ``static_note``
         (docs/energy.md states the model of each term)."""
-        return breakdown_mj(self._energy(energy), self.layer_counts, self.neuron_counts,
-                            self.samples, self.forwards)
+        from syops.energy.presets import static_terms
+        model = self._energy(energy)
+        return {**breakdown_mj(model, self.layer_counts, self.neuron_counts, self.samples,
+                               self.forwards),
+                **static_terms(model, self.time_steps, latency, fps)}
 
     def energy_layers(self, energy: str | EnergyModel | None = None) -> pd.DataFrame:
         """Each energy term in pJ per sample: one row per counted layer, then one per

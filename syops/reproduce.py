@@ -3,6 +3,7 @@
     python -m syops.reproduce table2        # Table 2 of Chen et al. 2023, side by side
     python -m syops.reproduce table4 [--small]   # Table 4 (Spikformer) and ImageNet transformers
     python -m syops.reproduce models [NAME ...]   # MACs, params and input of every model
+    python -m syops.reproduce silicon [--format table|json] [--files DIR]   # vs chips
 
 Models have random weights and see a seeded synthetic input: MACs follow from the
 architecture and must match the paper; ACs, firing rates and DC depend on trained firing
@@ -292,10 +293,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="reduced inputs, for a quick run (figures not comparable)")
     models = commands.add_parser("models", help="MACs, params and default input of every model")
     models.add_argument("names", nargs="*", help="model names (default: all)")
+    silicon = commands.add_parser("silicon", help="predicted vs measured energy on chips")
+    silicon.add_argument("--format", choices=("table", "json"), default="table")
+    silicon.add_argument("--files", metavar="DIR", help="folder with the published network "
+                         "files (netx network.net, inference_weights.pkl)")
     args = parser.parse_args(argv)
     console = Console()
     if not console.is_terminal:
         console.width = max(console.width, 120)
+    if args.command == "silicon":
+        from syops.energy.silicon import run
+        return run(args.format, args.files, console)
     if args.command == "table2":
         render_table2(table2_rows(), console)
         return 0

@@ -69,7 +69,8 @@ def test_json_schema_version_and_breakdown(tiny):
     assert record["schema_version"] == SCHEMA_VERSION == 3
     assert record["energy_model"] == asdict(PRESETS["loihi"])
     parts = record["energy_breakdown_mj"]
-    assert set(parts) == {"synaptic", "neuron", "memory", "total"}
+    assert set(parts) == {"synaptic", "neuron", "memory", "total", "static", "static_note"}
+    assert parts["static"] is None and "no latency" in parts["static_note"]  # Loihi: no step time
     # one synaptic event per AC and per MAC at 23.6 pJ; its threshold (a neuron of
     # 4 x 16 x 16 outputs, T = 2) updates 2048 times per sample at 52 pJ; 1.7 pJ per spike
     assert parts["synaptic"] == pytest.approx((record["acs"] + record["macs"]) * 23.6e-9)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
 
+from syops.energy.chip import Chip, chips
 from syops.energy.memory import WEIGHT_HOMES, WEIGHT_READS, neuron_memory_pj, synaptic_memory_pj
 
 PJ_PER_MJ = 1e9
@@ -104,10 +105,14 @@ def _check_cost(key: str, value: Any) -> None:
                          f"{MAX_PJ:,.0f}, got {value!r}")
 
 
-def _chip(name: str, synaptic_pj: float, neuron_pj: float, spike_pj: float = 0.0):
-    """A neuromorphic chip: one synaptic event per AC, and per MAC (see docs/energy.md)."""
-    return EnergyModel(name, ac_pj=synaptic_pj, mac_pj=synaptic_pj, neuron_pj=neuron_pj,
-                       spike_write_pj=spike_pj)
+def _chip(chip: Chip) -> EnergyModel:
+    """A neuromorphic chip's preset: one synaptic event per AC, and per MAC; a neuron update
+    at the chip's (inactive) figure; a spike out and its message per spike emitted."""
+    synaptic = chip.value("energy", "synaptic_pj")
+    spike = chip.value("energy", "spike_pj", 0.0) + chip.value("energy", "message_pj", 0.0)
+    return EnergyModel(chip.name, ac_pj=synaptic, mac_pj=synaptic,
+                       neuron_pj=chip.value("energy", "neuron_pj", 0.0),
+                       spike_write_pj=round(spike, 6))
 
 
 PRESETS: dict[str, EnergyModel] = {
@@ -116,11 +121,10 @@ PRESETS: dict[str, EnergyModel] = {
     # Lemaire et al. 2022's terms at fp32: leak multiply + input add + threshold compare.
     "horowitz-memory": EnergyModel("horowitz-memory", ac_pj=0.9, mac_pj=4.6, neuron_pj=5.5,
                                    sram_by_size=True),
-    "loihi": _chip("loihi", 23.6, 52.0, spike_pj=1.7),       # Davies et al. 2018, Table 2
-    "truenorth": _chip("truenorth", 26.0, 0.0),             # Merolla et al. 2014 (all-in)
-    "spinnaker": _chip("spinnaker", 13_300.0, 26_000.0),    # Hoeppner et al. 2019
-    "spinnaker2": _chip("spinnaker2", 450.0, 2_190.0),      # Hoeppner et al. 2019
+    # Chips whose per-synaptic-event energy is published (syops/energy/chips/*.toml).
+    **{name: _chip(chip) for name, chip in chips().items() if chip.priced},
 }
+UNPRICED_CHIPS = tuple(name for name, chip in chips().items() if not chip.priced)
 
 FIELDS = tuple(f.name for f in fields(EnergyModel))
 
@@ -187,6 +191,10 @@ def energy_model(spec: str | Path | EnergyModel) -> EnergyModel:
         return PRESETS[spec]
     if isinstance(spec, Path) or str(spec).endswith(".toml"):
         return load_energy_file(spec)
+    if spec in UNPRICED_CHIPS:
+        raise ValueError(f"chip {spec!r} has no published energy per synaptic event, so it "
+                         "cannot price counts; give one in a TOML file (ac_pj, mac_pj) or use "
+                         "its static power and capacity (syops.energy.chip, docs/energy.md)")
     raise ValueError(f"unknown energy preset {spec!r}; use one of {', '.join(PRESETS)} "
                      "or a TOML file with ac_pj and mac_pj")
 
@@ -242,3 +250,16 @@ def breakdown_mj(model: EnergyModel, layers: Iterable[Any], neurons: Iterable[An
               + sum(neuron_memory_pj(model, c) for c in neurons)) / samples / PJ_PER_MJ
     return {"synaptic": synaptic, "neuron": neuron, "memory": memory,
             "total": synaptic + neuron + memory}
+
+
+def static_terms(model: EnergyModel, steps: int | None = None, latency: float | None = None,
+                 fps: float | None = None) -> dict[str, Any]:
+    """``static`` (mJ per inference, or None) and ``static_note`` (how it was priced, or why
+    not): the chip's static power x the latency (``latency`` seconds, else 1 / ``fps``, else
+    the chip's time per step x ``steps``), on one chip. Never an error."""
+    description = chips().get(model.name)
+    if description is None:
+        return {"static": None, "static_note": f"{model.name}: not a chip, no static power"}
+    seconds = description.latency_s(steps, latency, fps)
+    static, note = description.static_mj(seconds)
+    return {"static": static, "static_note": note}
