@@ -87,7 +87,10 @@ def baseline(records: list[dict[str, Any]]) -> str:
             "dense operations as MACs, priced with the same preset. Break-even: the uniform "
             "input firing rate below which the SNN's DC is lower, from its compute terms "
             "(synaptic + neuron) and from its total with memory; never: dearer even silent; "
-            "any: cheaper even at rate 1.")
+            "any: cheaper even at rate 1. QNN: the ANN with ceil(log2(T + 1))-bit activations, "
+            "the SNN's information (Yan et al. 2024). Spikes / synapse: spikes each synapse "
+            "carries per inference, T x the input rate (Dampfhoffer et al. 2023 put the "
+            "break-even at 0.15-1.38).")
 
 
 def named(records: list[dict[str, Any]]) -> str:

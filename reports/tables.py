@@ -78,6 +78,12 @@ def summary_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             row["ANN (mJ)"] = number(ann["energy_mj"]["total"])
             row["break-even rate: compute / memory"] = " / ".join(
                 break_even(ann["break_even_rate"][k]) for k in ("compute", "with_memory"))
+            if "qnn" in ann:   # the QNN at equal information, spikes per synapse (baseline.py)
+                qnn = ann["qnn"]
+                row["QNN (mJ)"] = number(qnn["energy_mj"]["total"])
+                row["vs QNN: compute / memory"] = " / ".join(
+                    break_even(qnn["break_even_rate"][k]) for k in ("compute", "with_memory"))
+                row["spikes / synapse"] = number(ann["spikes_per_synapse"]["measured"], digits=2)
         if "differences" in r:
             row["differs from first"] = "; ".join(r["differences"]) or MISSING
         rows.append(row)

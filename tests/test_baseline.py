@@ -81,10 +81,12 @@ def test_ann_baseline_on_the_command_line(tiny):  # noqa: F811 (the fixture)
         2 * record["acs"] / (record["syops"] - record["macs"]))  # spike inputs' synapses
     assert per_synapse["break_even"]["qnn"]["with_memory"] == pytest.approx(
         2 * ann["qnn"]["break_even_rate"]["with_memory"])
-    table = invoke("compare", tiny, *TINY_ARGS, "--ann-baseline")
+    table = invoke("compare", tiny, *TINY_ARGS, "--ann-baseline", "--format", "markdown")
     assert table.exit_code == 0, table.stderr
     text = " ".join(table.stdout.split())
     assert "break-even rate: compute / memory" in text and "ANN: the same network" in text
+    assert "| QNN (mJ) | vs QNN: compute / memory | spikes / synapse |" in text
+    assert "0.15-1.38" in text
     plain, = json_records("profile", tiny, *TINY_ARGS)
     assert "ann_baseline" not in plain
 

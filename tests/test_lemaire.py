@@ -166,5 +166,8 @@ def test_the_convention_is_registered():
     named = CONVENTIONS["lemaire2022"]
     assert named.pricing == "syops.energy.lemaire:lemaire_energy"
     assert named.options()["energy"] == "int32" and named.options()["fuse_bn"]
+    model = Tiny(neuron.IFNode())
+    report = count_syops(model, spikes_in(), convention="lemaire2022")
+    assert report.energy_model.name == "int32"
     with pytest.raises(ValueError, match="T >= 1"):
-        lemaire_energy(*priced(neuron.IFNode(), spikes_in())[:1], Tiny(nn.ReLU()), T=0)
+        lemaire_energy(report, model, T=0)
