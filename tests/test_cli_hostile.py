@@ -21,11 +21,13 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -46,6 +48,7 @@ TIMEOUT = 240  # seconds per run (a loaded 2-core CI machine takes ~20 s for a p
 PROFILE = ["profile", "fsnn7", "-T", "2", "--samples", "1", "--format", "json", "-q"]
 LISTING = ["models", "fsnn7", "--format", "csv"]
 CSV_HEADER = "name,family,input_shape"
+SNAPSHOT_BYTES = 64 << 20  # larger files are compared by size and modification time
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,140 @@ def mode_kept(d: Path, done) -> None:
 def one_sample(d: Path, done) -> None:
     assert '"samples": 1' in done.stdout
 
+USER_CODE = """
+import argparse, sys, torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, channels=4):
+        super().__init__()
+        self.fc = nn.Linear(channels, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+class Exits(Net):
+    def __init__(self):
+        sys.exit(0)
+
+
+class Parses(Net):
+    \"\"\"A training script's model: parses sys.argv (syops's own must not reach it).\"\"\"
+
+    def __init__(self):
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--lr", type=float, default=0.1)
+        self.lr = parser.parse_args().lr
+        super().__init__()
+
+
+class Items(torch.utils.data.Dataset):
+    def __init__(self, size=4, bad=None, value=float("nan")):
+        self.size, self.bad, self.value = size, bad, value
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, i):
+        if i == self.bad and self.value == "raise":
+            raise KeyError(f"no item {i}")
+        if i == self.bad and self.value == "exit":
+            sys.exit(3)
+        return torch.full((4,), self.value if i == self.bad else 1.0), 0
+
+
+def raising():
+    return Items(bad=3, value="raise")
+
+
+def exiting():
+    return Items(bad=0, value="exit")
+
+
+def huge():
+    return Items(size=10 ** 12)
+
+
+def nan():
+    return Items(bad=2)
+
+
+def forever():
+    while True:
+        yield torch.ones(1, 4)
+
+
+def meta():
+    return [torch.ones(2, 4, device="meta")]
+
+
+def sparse():
+    return [torch.ones(2, 4).to_sparse()]
+
+
+def empty():
+    return [torch.ones(0, 4)]
+
+
+def no_input_key():
+    return [{"features": torch.ones(2, 4)}]
+"""
+USER_NET = ["profile", "{d}/net.py:Net", "--format", "json", "-q", "--dataset"]
+
+
+def user_code(d: Path) -> None:
+    (d / "net.py").write_text(USER_CODE)
+
+
+def npy_declaring(name: str, shape: tuple, rows: int = 0) -> Callable[[Path], None]:
+    """A .npy whose header declares ``shape`` (float32) over ``rows`` real rows of ones, the
+    rest a hole (sparse) when ``rows`` is 0."""
+    def setup(d: Path) -> None:
+        user_code(d)
+        with open(d / name, "wb") as stream:
+            np.lib.format.write_array_header_1_0(stream, {"descr": "<f4", "fortran_order": False,
+                                                          "shape": shape})
+            if rows:
+                stream.write(np.ones((rows, *shape[1:]), np.float32).tobytes())
+            else:
+                stream.truncate(stream.tell() + math.prod(shape) * 4)
+    return setup
+
+
+def npz_declaring_2_30(d: Path) -> None:
+    """An .npz whose inputs declare 2^30 samples (4 GiB) over 8 stored rows."""
+    user_code(d)
+    with zipfile.ZipFile(d / "big.npz", "w") as archive, archive.open("x.npy", "w") as stream:
+        np.lib.format.write_array_header_1_0(stream, {"descr": "<f4", "fortran_order": False,
+                                                      "shape": (2 ** 30, 4)})
+        stream.write(np.ones((8, 4), np.float32).tobytes())
+
+
+def tensor_file(name: str, values: np.ndarray) -> Callable[[Path], None]:
+    def setup(d: Path) -> None:
+        user_code(d)
+        if name.endswith(".npy"):
+            np.save(d / name, values)
+        elif name.endswith(".npz"):
+            np.savez(d / name, x=values)
+        else:
+            torch.save(torch.from_numpy(values), d / name,
+                       _use_new_zipfile_serialization=not name.startswith("legacy"))
+    return setup
+
+
+NAN_ROWS = np.ones((4, 4), np.float32) * np.array([1, 1, np.nan, 1], np.float32)[:, None]
+
+
+def samples_are(count: int, stderr: str = ""):
+    def check(d: Path, done) -> None:
+        assert json.loads(done.stdout)[0]["samples"] == count
+        assert stderr.replace("{d}", str(d)) in done.stderr, done.stderr
+    return check
+
+
 
 CASES = {
     # --output: only new paths and regular files; a symlink's target is written.
@@ -195,6 +332,68 @@ CASES = {
         setup=lambda d: os.mkfifo(d / "costs.toml")),
     "energy-huge-file": Case([*PROFILE, "--energy", "{d}/costs.toml"], message="larger than",
                              setup=energy_file(b"# padding\n" * 10_000)),
+    # User code (issue 24): it never ends syops, its errors are one line naming the call.
+    "factory-calls-sys-exit": Case(["profile", "{d}/net.py:Exits", "-q"], setup=user_code,
+                                   message="net.py:Exits() exited (SystemExit: 0)"),
+    "argparse-training-script": Case(
+        ["profile", "{d}/net.py:Parses", "--dataset", "{d}/net.py:huge", "--samples", "1",
+         "--format", "json", "-q", "--batch-size", "1"], 0, setup=user_code,
+        check=samples_are(1)),
+    "dataset-item-raises": Case([*USER_NET, "{d}/net.py:raising"], setup=user_code,
+                                message="net.py:raising: item 3 raised KeyError: 'no item 3'"),
+    "dataset-item-exits": Case([*USER_NET, "{d}/net.py:exiting"], setup=user_code,
+                               message="item 0 exited (SystemExit: 3)"),
+    "dataset-len-1e12-samples-2": Case([*USER_NET, "{d}/net.py:huge", "--samples", "2"], 0,
+                                       setup=user_code, check=samples_are(2)),
+    "infinite-iterable-is-capped": Case(
+        ["profile", "{d}/net.py:Net", "--format", "json", "--dataset", "{d}/net.py:forever",
+         "--batch-size", "1000"], 0, setup=user_code,
+        check=samples_are(10_000, "net.py:forever has no length")),
+    "meta-batch": Case([*USER_NET, "{d}/net.py:meta"], setup=user_code, message="meta device"),
+    "sparse-batch": Case([*USER_NET, "{d}/net.py:sparse"], setup=user_code,
+                         message="sparse_coo inputs"),
+    "empty-batch": Case([*USER_NET, "{d}/net.py:empty"], setup=user_code,
+                        message="empty inputs of shape [0, 4]"),
+    "dict-batch-without-input-key": Case([*USER_NET, "{d}/net.py:no_input_key"],
+                                         setup=user_code, message="name the inputs x, inputs"),
+    "nan-item-refused": Case([*USER_NET, "{d}/net.py:nan"], setup=user_code,
+                             message="net.py:nan: item 2 holds NaN or inf"),
+    "nan-item-skipped": Case(
+        ["profile", "{d}/net.py:Net", "--format", "json", "--dataset", "{d}/net.py:nan",
+         "--skip-bad"], 0, setup=user_code,
+        check=samples_are(3, "skipped 1 bad file(s) or item(s), first: {d}/net.py:nan")),
+    "arch-args-channels-0": Case(
+        ["profile", "{d}/net.py:Net", "--arch-args", '{"channels": 0}', "--dataset",
+         "{d}/net.py:huge", "--samples", "1"], setup=user_code,
+        message="parameter fc.weight is empty [2, 0]"),
+    # User tensor files: memory bounded by what is read; NaN and inf refused.
+    "npz-declaring-2-30-samples": Case([*USER_NET, "{d}/big.npz", "--samples", "2"], 0,
+                                       setup=npz_declaring_2_30, check=samples_are(2)),
+    "npz-declaring-2-30-samples-all": Case([*USER_NET, "{d}/big.npz"], setup=npz_declaring_2_30,
+                                           message="pass --samples N (fewer)"),
+    "sparse-npy-2-31-samples": Case([*USER_NET, "{d}/sparse.npy", "--samples", "2"], 0,
+                                    setup=npy_declaring("sparse.npy", (2 ** 31, 4)),
+                                    check=samples_are(2)),
+    "npy-8-gib-is-not-mapped": Case([*USER_NET, "{d}/eight.npy", "--samples", "2"], 0,
+                                    setup=npy_declaring("eight.npy", (2 ** 29, 4)),
+                                    check=samples_are(2)),
+    "npy-nan": Case([*USER_NET, "{d}/x.npy"], setup=tensor_file("x.npy", NAN_ROWS),
+                    message="x.npy: item 2 holds NaN or inf"),
+    "npz-nan": Case([*USER_NET, "{d}/x.npz"], setup=tensor_file("x.npz", NAN_ROWS),
+                    message="x.npz: item 2 holds NaN or inf"),
+    "pt-nan": Case([*USER_NET, "{d}/x.pt"], setup=tensor_file("x.pt", NAN_ROWS),
+                   message="x.pt: item 2 holds NaN or inf"),
+    "pt-nan-skipped": Case([*USER_NET, "{d}/x.pt", "--skip-bad"], 0,
+                           setup=tensor_file("x.pt", NAN_ROWS), check=samples_are(3)),
+    "float64-1e300-becomes-inf": Case([*USER_NET, "{d}/x.npy"],
+                                      setup=tensor_file("x.npy", np.full((2, 4), 1e300)),
+                                      message="item 0 holds NaN or inf"),
+    "legacy-pt-refused": Case([*USER_NET, "{d}/legacy.pt"],
+                              setup=tensor_file("legacy.pt", np.ones((2, 4), np.float32)),
+                              message="legacy format"),
+    "time-first-on-1-d-samples": Case([*USER_NET, "{d}/x.npy", "--time-first"],
+                                      setup=tensor_file("x.npy", np.ones((2, 4), np.float32)),
+                                      message="drop --time-first"),
     # Limits: exit 2 with what to change, never "internal error".
     "T-beyond-the-limit": Case([*PROFILE[:3], "20000"], message="1<=x<=1024"),
     "samples-1e8-is-lazy": Case(["profile", "fsnn7", "-T", "2", "--samples", "100000000",
@@ -245,6 +444,8 @@ def snapshot(folder: Path) -> dict[str, tuple]:
         status = path.lstat()
         if stat.S_ISLNK(status.st_mode):
             what = ("link", os.readlink(path))
+        elif stat.S_ISREG(status.st_mode) and status.st_size > SNAPSHOT_BYTES:  # sparse giants
+            what = ("file", stat.S_IMODE(status.st_mode), status.st_size, status.st_mtime_ns)
         elif stat.S_ISREG(status.st_mode):
             what = ("file", stat.S_IMODE(status.st_mode), path.read_bytes())
         else:
