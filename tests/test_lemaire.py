@@ -171,3 +171,15 @@ def test_the_convention_is_registered():
     assert report.energy_model.name == "int32"
     with pytest.raises(ValueError, match="T >= 1"):
         lemaire_energy(report, model, T=0)
+
+
+def test_a_batchnorm_left_in_place_is_skipped_and_the_conv_keeps_its_neuron():
+    bn = nn.BatchNorm2d(2, eps=0.0).eval()        # identity: mean 0, variance 1, no eps
+    model = Tiny(nn.Sequential(bn, neuron.IFNode()))
+    report = count_syops(model, spikes_in(), fuse_bn=False)
+    result = lemaire_energy(report, model, T=2)
+    assert result["skipped"] == ["act.0"]
+    _, plain = priced(neuron.IFNode(), spikes_in())
+    # the same spikes reach the same IF after the conv: every term as without the BN
+    for term in ("mem_pot", "mem_io", "ops", "total"):
+        assert by_name(result)["conv"][term] == pytest.approx(by_name(plain)["conv"][term])

@@ -133,6 +133,8 @@ class Activity:
 
 @dataclass(frozen=True)
 class Costs:
+    """pJ per add and multiply, and how memory accesses are priced."""
+
     add: float
     mul: float
     bits: int
@@ -271,22 +273,22 @@ def lemaire_energy(report: Any, model: nn.Module, T: int,
     costs = Costs.of(settings)
     shapes = fold_bn(model) if report.fuse_bn else model   # a folded BN becomes a bias
     modules = dict(shapes.named_modules())
-    spiking = bool(report.neuron_counts)
-    following = _following_neurons(shapes, {c.name for c in report.layer_counts},
+    geometries = {c.name: geometry(modules[c.name], c.input_shape)
+                  for c in report.layer_counts if c.name in modules}
+    priced = [c for c in report.layer_counts if geometries.get(c.name)]
+    following = _following_neurons(shapes, {c.name for c in priced},
                                    {n.name: n for n in report.neuron_counts})
-    rows, skipped = [], []
-    for counts in report.layer_counts:
-        g = geometry(modules[counts.name], counts.input_shape) \
-            if counts.name in modules else None
-        if g is None:
-            skipped.append(counts.name)
-            continue
+    spiking = bool(report.neuron_counts)
+    rows = []
+    for counts in priced:
+        g = geometries[counts.name]
         activity = _activity(counts, g, following.get(counts.name), T)
         kind = "fnn" if not spiking else "hybrid" if counts.signal == MULTI_LEVEL else "snn"
         terms = (fnn_terms(g, costs) if kind == "fnn" else
                  hybrid_terms(g, activity, costs) if kind == "hybrid" else
                  snn_terms(g, activity, costs))
         rows.append({"name": counts.name, "kind": kind, **terms, "total": sum(terms.values())})
+    skipped = [c.name for c in report.layer_counts if not geometries.get(c.name)]
     totals = {t: sum(r[t] for r in rows) / PJ_PER_MJ for t in (*TERMS, "total")}
     return {"layers": rows, "energy_mj": totals, "skipped": skipped,
             "settings": asdict(settings)}
