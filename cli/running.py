@@ -103,15 +103,27 @@ def run_fingerprint(loaded: LoadedModel, dataset: SampleDataset, counting: Count
         model=loaded.name, arch=loaded.info.name if loaded.info else None, weights=weights,
         data={"name": info.name, "source": info.source, "split": info.split,
               "layout": info.layout, "T": info.T, "sample_shape": info.sample_shape,
-              "items": items, "of": info.num_samples},
+              "of": None if info.synthetic else info.num_samples},
         options=options)
 
 
-def _resumed(longrun_options: LongRun, fingerprint: dict) -> longrun.Partial | None:
+RESUME_OPTIONS = {"model": "MODEL", "arch": "--arch", "weights": "the model file's weights",
+                  "data.name": "--dataset", "data.source": "--data-root or --dataset",
+                  "data.T": "-T", "data.of": "the data set's size", **{
+                      f"options.{name}": f"--{name.replace('_', '-')}" for name in (
+                          "mode", "energy", "spikes", "strict", "convention", "ann_baseline",
+                          "batch_size", "skip_bad", "time_first", "dataset", "energy_file")},
+                  "options.fuse_bn": "--no-fuse-bn", "options.time_steps": "-T"}
+"""The option behind each fingerprint key, named when a resume is refused."""
+
+
+def _resumed(longrun_options: LongRun, fingerprint: dict, items: int,
+             skip_bad: bool) -> longrun.Partial | None:
     if longrun_options.resume is None:
         return None
     partial = longrun.read_partial(longrun_options.resume)
-    longrun.check_resume(partial, fingerprint, longrun_options.resume)
+    longrun.check_resume(partial, fingerprint, longrun_options.resume, RESUME_OPTIONS)
+    longrun.check_items(partial, items, longrun_options.resume, exact=not skip_bad)
     return partial
 
 
@@ -140,14 +152,12 @@ def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, dat
     """Count ``loaded`` on ``dataset`` and return the report with its context. Under
     torch.distributed this rank counts its shard (the report is every rank's sum); a resumed
     run counts the items after its partial report and adds that report."""
-    for warning in dataset.warnings:
-        diagnostics.warn(warning)
     model = loaded.module.to(check_device(device))
     items = item_count(dataset, data, samples)
     plan = longrun_options or LongRun(None, None, None)
     fingerprint = (run_fingerprint(loaded, dataset, counting, data, items)
                    if plan.save_every or plan.resume else {})
-    start = _resumed(plan, fingerprint)
+    start = _resumed(plan, fingerprint, items, data.skip_bad)
     first = start.items_done if start else 0
     batches = loader(dataset, data, distributed.shard_indices(
         items, distributed.rank(), distributed.world_size(), start=first))
@@ -175,6 +185,8 @@ def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, dat
         diagnostics.warn(f"{loaded.name}: not counted (zero cost): {', '.join(report.not_counted)}")
     for warning in report.warnings:
         diagnostics.warn(f"{loaded.name}: {warning}")
+    for warning in dataset.warnings:  # after the work: a failed run says one line
+        diagnostics.warn(warning)
     if dataset.skipped:
         diagnostics.warn(f"skipped {len(dataset.skipped)} bad file(s) or item(s), first: "
                          f"{dataset.skipped[0]}")

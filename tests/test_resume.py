@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from syops import count_syops, longrun
 from syops.longrun import Checkpoints, Partial, check_resume, partial_text, read_partial
 from syops.report import LayerCounts, Report, SiteCounts
 from syops.stats import summarize
+from data_fixtures import time_limited
 from test_distributed import SpikeNet, _batches, _data
 
 RUN = ["--samples", "7", "--batch-size", "2"]   # 4 batches: 2, 2, 2, 1 samples
@@ -147,8 +149,8 @@ def test_a_finished_partial_resumes_without_counting(tmp_path, tiny):
 
 
 @pytest.mark.parametrize("change, named", [(["-T", "4"], "data.T 4 here, 2 in the file"),
-                                           (["--mode", "rate"], "options.mode 'rate' here"),
-                                           (["--samples", "9"], "data.items 9 here, 7 in the file")])
+                                           (["--mode", "rate"], "--mode: options.mode 'rate'"),
+                                           (["--batch-size", "1"], "--batch-size: options.batch")])
 def test_resuming_a_different_run_is_refused(tmp_path, tiny, change, named):
     part = tmp_path / "part.json"
     json_records("profile", tiny, *TINY_ARGS, *RUN, "--save-every", "2", "--save-to", part)
@@ -204,3 +206,48 @@ def test_progress_bar_shows_samples_per_second_and_time_left():
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buffer.getvalue())
     assert re.search(r"4/4 [\d,.]+ samples/s \d:\d\d:\d\d \d:\d\d:\d\d", shown), shown
     assert "-:--:--" in shown   # the time left, unknown before the first batch
+
+
+# ----------------------------------------------------------------- hostile partial files (issue 24)
+def test_a_run_limited_by_max_batches_continues_to_more_samples(tmp_path, tiny):
+    """2 of 4 samples done (--max-batches 2), then resumed for all 4: one run's totals."""
+    part = tmp_path / "part.json"
+    args = ["profile", tiny, *TINY_ARGS, "--samples"]
+    json_records(*args, "4", "--max-batches", "2", "--save-every", "1", "--save-to", part)
+    assert read_partial(part).items_done == 2
+    [resumed] = json_records(*args, "4", "--resume", part)
+    [full] = json_records(*args, "4")
+    assert _totals(resumed) == _totals(full)
+    fewer = invoke(*args, "1", "--resume", part)
+    assert fewer.exit_code == 2
+    assert "holds 2 items counted, more than the 1 this run counts" in one_error_line(fewer)
+
+
+def test_tampered_items_done_is_refused(tmp_path, tiny):
+    part = tmp_path / "part.json"
+    json_records("profile", tiny, *TINY_ARGS, *RUN, "--save-every", "2", "--save-to", part)
+    content = json.loads(part.read_text())
+    assert content["items_done"] == 4   # saved after batch 2 (batches of 2, 2, 2, 1)
+    for items, message in ((2, "items_done 2 but its report counted 4 samples"),
+                           (0, "items_done is 0"), ("7", "items_done is '7'")):
+        part.write_text(json.dumps({**content, "items_done": items}))
+        result = invoke("profile", tiny, *TINY_ARGS, *RUN, "--resume", part)
+        assert result.exit_code == 2 and message in one_error_line(result), result.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero-link", "huge", "deep"])
+def test_resume_reads_only_small_regular_json_files(tmp_path, kind, monkeypatch):
+    path = tmp_path / "p.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero-link":
+        path.symlink_to("/dev/zero")
+    elif kind == "huge":
+        monkeypatch.setattr(longrun, "MAX_PARTIAL_BYTES", 1 << 20)
+        path.write_text(" " * ((1 << 20) + 1))
+    else:
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    message = {"fifo": "not a regular file", "dev-zero-link": "not a regular file",
+               "huge": "larger than 1 MiB", "deep": "nests too deeply"}[kind]
+    with time_limited(10), pytest.raises(ValueError, match=message):
+        read_partial(path)

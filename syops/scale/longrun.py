@@ -10,8 +10,11 @@ uninterrupted run. Files are written atomically (never half-written).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +23,8 @@ from syops.scale import distributed
 from syops.report import Report
 
 FORMAT = "syops-partial/1"
+MAX_PARTIAL_BYTES = 256 << 20
+"""Partial reports above this are refused (a 1,000-layer report is a few MB)."""
 
 
 @dataclass(frozen=True)
@@ -53,17 +58,50 @@ def partial_text(partial: Partial) -> str:
 
 
 def read_partial(path: str | Path) -> Partial:
-    """The partial report saved in ``path``; a ValueError naming the file when it is not one."""
+    """The partial report saved in ``path``; a ValueError naming the file when it is not one
+    (only a regular file of at most ``MAX_PARTIAL_BYTES`` is read: never a FIFO or device)."""
     try:
-        content = json.loads(Path(path).read_text())
-        if content.get("format") != FORMAT:
+        content = json.loads(read_regular(path, MAX_PARTIAL_BYTES))
+        if not isinstance(content, dict) or content.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT} file")
-        return Partial(content["fingerprint"], int(content["items_done"]),
-                       Report.from_raw(content["report"]))
+        items = content["items_done"]
+        if isinstance(items, bool) or not isinstance(items, int) or items < 1:
+            raise ValueError(f"items_done is {items!r}, not a count of samples")
+        return Partial(content["fingerprint"], items, Report.from_raw(content["report"]))
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read the partial report ({exc.strerror})") from None
+        raise ValueError(f"{path}: cannot read the partial report "
+                         f"({exc.strerror or exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not a partial report saved by --save-every (its JSON nests "
+                         f"too deeply)") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path}: not a partial report saved by --save-every ({exc})") from None
+
+
+def read_regular(path: str | Path, limit: int) -> str:
+    """The UTF-8 text of a regular file of at most ``limit`` bytes (opened without blocking,
+    so a FIFO is refused, not waited on)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO or device?)")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"larger than {limit >> 20} MiB")
+    return data.decode("utf-8")
+
+
+def check_items(partial: Partial, items: int, path: str | Path, exact: bool = True) -> None:
+    """Refuse a partial report of more items than the run counts, or (``exact``: no item
+    may have been skipped) whose report counted another number of samples than it says."""
+    if partial.items_done > items:
+        raise ValueError(f"{path} holds {partial.items_done} items counted, more than the "
+                         f"{items} this run counts; give --samples (or --max-batches) for at "
+                         f"least {partial.items_done}")
+    if partial.report.samples > partial.items_done or \
+            (exact and partial.report.samples != partial.items_done):
+        raise ValueError(f"{path} says items_done {partial.items_done} but its report counted "
+                         f"{partial.report.samples} samples (edited by hand?); save it again")
 
 
 def differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
@@ -76,9 +114,17 @@ def differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
     return [f"{prefix.rstrip('.')} {current!r} here, {saved!r} in the file"]
 
 
-def check_resume(partial: Partial, current: dict[str, Any], path: str | Path) -> None:
-    """Refuse to resume ``partial`` in a run that differs from the one that saved it."""
+def check_resume(partial: Partial, current: dict[str, Any], path: str | Path,
+                 options: dict[str, str] | None = None) -> None:
+    """Refuse to resume ``partial`` in a run that differs from the one that saved it;
+    ``options`` names the command-line option of a fingerprint key (``options.mode``: --mode)."""
     found = differences(partial.fingerprint, current)
+    named: dict[str, str] = {}
+    for difference in found:  # one entry per option, named as the user gave it
+        key = difference.split(" ")[0]
+        option = (options or {}).get(key)
+        named.setdefault(option or key, f"{option}: {difference}" if option else difference)
+    found = list(named.values())
     if found:
         raise ValueError(f"{path} was saved by a different run ({'; '.join(found[:3])}); "
                          f"--resume needs the same model, weights, data and options")
