@@ -57,19 +57,21 @@ BLOUW = ("Blouw et al. 2019 (arXiv:1812.01739) Table 1: idle 0.029 W, running 0.
          "296 inferences/s")
 PILOTNET = "lava-dl netx/{}/benchmark.ipynb (Loihi 2, printed outputs)"
 MEASUREMENTS = (
-    Measurement("KWS 390-256-256-29", "kws", "loihi", BLOUW, 0.110 / 296 * 1e3,
+    Measurement("KWS (Blouw)", "kws", "loihi", BLOUW, 0.110 / 296 * 1e3,
                 0.081 / 296 * 1e3, 296.0, 10, None,
-                "10 steps per inference assumed (not published); Davies 2018 pre-silicon costs"),
-    Measurement("KWS 390-256-256-29", "kws", "loihi-sanafe", BLOUW, 0.110 / 296 * 1e3,
+                "390-256-256-29; 10 steps per inference assumed (not published); Davies 2018 "
+                "pre-silicon costs"),
+    Measurement("KWS (Blouw)", "kws", "loihi-sanafe", BLOUW, 0.110 / 296 * 1e3,
                 0.081 / 296 * 1e3, 296.0, 10, None,
-                "10 steps per inference assumed (not published); SANA-FE calibrated costs"),
-    Measurement("PilotNet SNN (LIF)", "pilotnet_snn", "loihi2", PILOTNET.format("pilotnet_snn"),
+                "390-256-256-29; 10 steps per inference assumed (not published); SANA-FE "
+                "calibrated costs"),
+    Measurement("PilotNet SNN", "pilotnet_snn", "loihi2", PILOTNET.format("pilotnet_snn"),
                 1.661103, 1.093544, 408.91, 16, 74,
                 "static power is this run's own idle reading (calibrated here, not predicted)"),
     Measurement("PilotNet SDNN", "pilotnet_sdnn", "loihi2", PILOTNET.format("pilotnet_sdnn"),
                 16.343833, None, 16.87, 1, 61,
                 "measured dynamic power below noise (-0.006 W); static from the SNN run"),
-    Measurement("Aloha KWS (SynNet)", None, "xylo",
+    Measurement("Aloha KWS", None, "xylo",
                 "Bos & Muir 2024 (arXiv:2406.15112): 291 uW dynamic, 6.6 uJ per inference",
                 None, 0.0066, None, 1, None,
                 "no per-event energy published for Xylo: no prediction"),
@@ -223,7 +225,7 @@ def records(files: Path | None = None, rate: float = RATE) -> list[dict]:
 
 # --- output ---------------------------------------------------------------------------
 def _mj(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4g}"
+    return "—" if value is None else f"{value:.3g}"
 
 
 def _pct(value: float | None) -> str:
@@ -232,16 +234,17 @@ def _pct(value: float | None) -> str:
 
 def render(rows: list[dict], console: Console) -> None:
     table = Table(title="Predicted vs measured energy per inference on silicon (mJ)")
-    for column in ("Network", "Chip", "measured", "predicted", "synaptic", "neuron", "spike",
-                   "static", "residual", "dyn. meas.", "dyn. pred.", "dyn. resid.",
-                   "implied rate", "cores est./pub.", "rebuilt"):
-        table.add_column(column, justify="left" if column in ("Network", "Chip", "rebuilt")
-                         else "right", overflow="fold")
+    for column in ("Network", "Chip", "meas.", "kind", "pred.", "syn.", "neuron", "spike",
+                   "static", "resid.", "dyn. meas.", "dyn. pred.", "dyn. resid.", "rate*",
+                   "cores", "rebuilt"):
+        table.add_column(column, justify="left" if column in ("Network", "Chip", "kind",
+                                                              "rebuilt") else "right",
+                         overflow="fold")
     for row in rows:
         terms = row["terms_mj"] or {}
         implied = row["implied_rate"]
         table.add_row(
-            row["network"], row["chip"], f"{_mj(row['measured_mj'])} {row['measured_kind']}",
+            row["network"], row["chip"], _mj(row["measured_mj"]), row["measured_kind"],
             _mj(row["predicted_mj"]), _mj(terms.get("synaptic")), _mj(terms.get("neuron")),
             _mj(terms.get("spike")), _mj(terms.get("static")), _pct(row["residual_pct"]),
             _mj(row["measured_dynamic_mj"]), _mj(row.get("predicted_dynamic_mj")),
@@ -249,13 +252,16 @@ def render(rows: list[dict], console: Console) -> None:
             "—" if implied is None else f"{implied:.1%}",
             f"{row['cores_estimated'] if row['cores_estimated'] is not None else '—'}/"
             f"{row['cores_published'] if row['cores_published'] is not None else '—'}",
-            ", ".join(row["rebuilt_parts"]))
+            "all" if row["rebuilt_parts"] == REBUILT else ", ".join(row["rebuilt_parts"]))
     console.print(table)
-    console.print(f"Activity rebuilt: every neuron fires (or sends a graded message) with "
+    console.print("cores: estimated / used by the vendor's compiler. "
+                  f"Activity rebuilt: every neuron fires (or sends a graded message) with "
                   f"probability {rows[0]['rate']:g} per time step, an assumption, not a fit; "
-                  "implied rate = the rate at which the predicted dynamic energy equals the "
+                  "rate* = the rate at which the predicted dynamic energy would equal the "
                   "measured one ('—': none in [0, 1]). Static = the chip's static power x the "
-                  "measured time per inference.")
+                  "measured time per inference. rebuilt 'all': architecture, weights and "
+                  "activity rebuilt from the publications (--files DIR reads the published "
+                  "networks).")
     for row in rows:
         console.print(f"{row['network']} on {row['chip']}: {row['note']}; {row['source']}; "
                       f"network: {row['network_from']}")
