@@ -10,9 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from syops.scale import distributed
-from syops.energy.conventions import convention_options
 from syops.engine.counter import SyopsCounter
 from syops.energy.presets import EnergyModel
+from syops.options import Options
 from syops.report import Report
 from syops.engine.snn import state_resetter
 
@@ -104,47 +104,42 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
     counter)`` runs after each batch (``counter.report()`` is the report so far).
     ``convention`` sets mode, BN, input convention, effective operations and energy to those
     of a published source (``syops.conventions.CONVENTIONS``), replacing those arguments.
+    All options are gathered in one ``syops.options.Options``, shown whole in
+    ``report.options``. ``spikes="ternary"`` prices -1/0/1 inputs as ACs (NeuroBench).
 
     Under an initialised torch.distributed process group every rank counts the data it is
     given and every rank gets the sum over ranks; an error on one rank is raised on every
     rank (docs/scale.md). A DistributedDataParallel model is counted through ``.module``.
     """
-    if convention is not None:   # a published source's options, as data (docs/energy.md)
-        options = convention_options(convention)
-        mode, fuse_bn, bn_macs = options["mode"], options["fuse_bn"], options["bn_macs"]
-        spikes, energy = options["spikes"], options["energy"]
-        effective = options.get("effective", False)
+    options = Options.build(convention, mode=mode, fuse_bn=fuse_bn, energy=energy,
+                            strict=strict, classify=classify, signals=signals,
+                            batch_dim=batch_dim, time_first=time_first, spikes=spikes,
+                            bn_macs=bn_macs, effective=effective)
     if max_batches is not None and max_batches < 1:
         raise ValueError(f"max_batches must be at least 1, got {max_batches}")
-    if time_first and batch_dim != 0:
-        raise ValueError("time_first=True feeds [B, T, ...] batches as [T, B, ...]; "
-                         "leave batch_dim at 0")
     model = distributed.unwrap(model)   # DDP's forward broadcasts; count the module inside
     device = model_device(model)
     total = _total(data, max_batches)
     flags = {m: m.training for m in model.modules()}
-    counter = SyopsCounter(model, mode=mode, fuse_bn=fuse_bn, energy=energy, strict=strict,
-                           classify=classify, signals=signals,
-                           batch_dim=1 if time_first else batch_dim, spikes=spikes,
-                           bn_macs=bn_macs, effective=effective)
-    counter.count_samples = False
-    counter.resets_states = True   # every state is reset before each batch below
+    # every state is reset before each batch below, and samples are counted from the data
+    counter = SyopsCounter(model, options, samples_from_caller=True,
+                           resets_states=True)
     reset_states = state_resetter(model)
     step, close = _progress_callback(progress, total, counter)
     try:
         model.eval()
         with torch.no_grad(), counter:
             for done, x in enumerate(iter_batches(data, max_batches), 1):
-                samples = _samples(x, batch_dim, time_first)
+                samples = _samples(x, options.batch_dim, options.time_first)
                 if samples == 0:
                     continue
                 reset_states()
                 forwards = counter.forwards
-                model((x.transpose(0, 1) if time_first else x).to(device))
+                model((x.transpose(0, 1) if options.time_first else x).to(device))
                 counter.add_samples(samples)
                 counter.flush()
                 if counter.forwards - forwards > 1:
-                    counter._note(f"the model ran {counter.forwards - forwards} forwards on one "
+                    counter.note(f"the model ran {counter.forwards - forwards} forwards on one "
                                   "batch; per-sample figures divide by the batch's samples")
                 step(done, total)
                 if on_batch is not None:

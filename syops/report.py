@@ -121,14 +121,24 @@ class NeuronCounts:
     calls: int = 0
     updates: int = 0  # state updates: neurons x time steps x samples, over all calls
     spikes: int = 0   # non-zero outputs (spikes emitted)
+    events: float = 0.0   # summed magnitudes of the outputs (several spikes per step count)
+    kind: str = ""    # what it emits: binary, ternary, integer, graded, analog (engine.emits)
 
     def __add__(self, other: NeuronCounts) -> NeuronCounts:
         return replace(self, calls=self.calls + other.calls,
-                       updates=self.updates + other.updates, spikes=self.spikes + other.spikes)
+                       updates=self.updates + other.updates, spikes=self.spikes + other.spikes,
+                       events=self.events + other.events)
 
     @property
     def firing_rate(self) -> float:
+        """The fraction of updates that emit a non-zero value (in [0, 1])."""
         return self.spikes / self.updates if self.updates else math.nan
+
+    @property
+    def events_per_update(self) -> float:
+        """Summed output magnitude per update: above 1 for neurons that emit several spikes
+        per step or graded spikes; equal to the firing rate for 0/1 spikes."""
+        return self.events / self.updates if self.updates else math.nan
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,7 @@ class Report:
     spikes: str = "binary"               # the input convention (SPIKE_CONVENTIONS)
     warnings: tuple[str, ...] = ()       # notes the user must see (stderr in the CLI)
     batches: tuple[BatchTotals, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)   # every option of the run
 
     def __post_init__(self):
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) \
@@ -309,10 +320,12 @@ class Report:
     def neurons(self) -> pd.DataFrame:
         """One row per spiking-neuron module: its size, updates per sample, output rate."""
         rows = [{"name": n.name, "type": n.type, "neurons": n.neurons,
-                 "updates": self._per_sample(n.updates), "output_firing_rate": n.firing_rate}
+                 "updates": self._per_sample(n.updates), "output_firing_rate": n.firing_rate,
+                 "events_per_update": n.events_per_update, "emits": n.kind}
                 for n in self.neuron_counts]
         return pd.DataFrame(rows, columns=["name", "type", "neurons", "updates",
-                                           "output_firing_rate"])
+                                           "output_firing_rate", "events_per_update",
+                                           "emits"])
 
     # --- merging --------------------------------------------------------------------
     def __add__(self, other: Report) -> Report:
@@ -344,6 +357,7 @@ class Report:
             "data": self.data, "params": self.params,
             "samples": self.samples, "mode": self.mode, "fuse_bn": self.fuse_bn,
             "classification": self.classification, "spikes": self.spikes,
+            "options": dict(self.options),
             "energy_preset": self.energy_model.name, "e_ac_pj": self.energy_model.ac_pj,
             "e_mac_pj": self.energy_model.mac_pj,
             "macs": self.macs, "acs": self.acs, "syops": self.syops,

@@ -46,7 +46,9 @@ def test_differences_in_words():
         "ACs = dense x input firing rate", "BN left in place", "BN 2 MACs per element"]
     assert differences(convention_options("sj-opcounter"), base) == [
         "BN left in place", "BN 1 MAC per element", "energy horowitz-memory"]
-    assert differences(convention_options("neurobench"), base) == ["zero weights skipped"]
+    # NeuroBench prices -1/0/1 inputs as ACs (issue 17, W16)
+    assert differences(convention_options("neurobench"), base) == [
+        "-1/0/1 inputs are spikes", "zero weights skipped"]
     assert differences(convention_options("spikformer2023"), base) == [
         "ACs = dense x input firing rate", "integer inputs (residual sums) cost |k| ACs"]
     assert differences(base, base) == []

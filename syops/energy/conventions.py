@@ -48,7 +48,8 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
                "other op dense x input firing rate over all T steps, residual sums as events",
                mode="rate", spikes="events"),
     Convention("neurobench", "NeuroBench (Yik et al. 2025): effective operations, zero weights "
-               "and zero inputs skipped, per sample", effective=True),
+               "and zero inputs skipped, per sample; -1/0/1 inputs cost ACs",
+               effective=True, spikes="ternary"),
     Convention("syops-counter", "the old syops-counter: BN 2 MACs per element, dense x rate",
                mode="rate", fuse_bn=False),
     Convention("sj-opcounter", "SpikingJelly 2.0 op_counter: BN 1 MAC per element, memory "
@@ -65,7 +66,8 @@ _MEANING = {
              "rate": "ACs = dense x input firing rate"},
     "fuse_bn": {True: "BN folded", False: "BN left in place"},
     "spikes": {"binary": "only 0/1 inputs are spikes",
-               "events": "integer inputs (residual sums) cost |k| ACs"},
+               "events": "integer inputs (residual sums) cost |k| ACs",
+               "ternary": "-1/0/1 inputs are spikes"},
     "effective": {True: "zero weights skipped", False: "zero weights counted"},
 }
 
