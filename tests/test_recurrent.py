@@ -241,6 +241,29 @@ def test_neurobench_convention_equals_neurobench_on_cells(make, seed):
     assert ours.acs > 0 and theirs["Effective_MACs"] == 0
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_neurobench_gate_patterns_on_tiny_heavily_pruned_cells(seed):
+    """Tiny cells with most weights and biases zero reach NeuroBench's corner cases (a GRU
+    z gate of count 1, a zero third element of bias_ih): the totals still agree."""
+    pytest.importorskip("neurobench")
+    generator = torch.Generator().manual_seed(seed)
+    for make in (lambda: nn.RNNCell(2, 2, nonlinearity="relu"), lambda: nn.LSTMCell(2, 2),
+                 lambda: nn.GRUCell(2, 3)):
+        torch.manual_seed(seed)
+        cell = make()
+        with torch.no_grad():
+            for p in cell.parameters():
+                p.mul_((torch.rand(p.shape, generator=generator) < 0.3 + 0.1 * (seed % 5))
+                       .float())
+        model = CellLoop(cell, zero_state=True)
+        x = torch.randn(3, 4, 2) * (torch.rand(3, 4, 2, generator=generator) < 0.5)
+        x = (x != 0).float() if seed % 2 else x
+        theirs = neurobench_ops(model, x)
+        ours = count_syops(model, x, convention="neurobench")
+        total = theirs["Effective_ACs"] + theirs["Effective_MACs"]
+        assert round((ours.acs + ours.macs) * 3) == round(total * 3)   # integers, 3 samples
+
+
 def test_neurobench_convention_equals_neurobench_on_a_cell_without_hx():
     pytest.importorskip("neurobench")
     torch.manual_seed(0)
