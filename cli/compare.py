@@ -53,7 +53,7 @@ def compare_command(names: tuple[str, ...], conventions: tuple[str, ...], counti
     records = []
     for name in names:
         loaded = load_model(name, arch=loading.arch, trust_pickle=loading.trust_pickle,
-                            T=data.time_steps, arch_args=loading.arch_args)
+                            T=data.time_steps, arch_args=loading.arch_args, dt=loading.dt)
         announce(loaded, diagnostics, data.time_first)
         dataset = open_dataset(loaded, data)
         diagnostics.info(f"{loaded.name}: {dataset.describe()}")

@@ -130,10 +130,15 @@ def reference_model(name: str, T: int | None = None) -> LoadedModel:
 
 # ------------------------------------------------------------------ entry point
 def load_model(spec: str, *, arch: str | None = None, trust_pickle: bool = False,
-               T: int | None = None, arch_args: Mapping[str, Any] | None = None) -> LoadedModel:
+               T: int | None = None, arch_args: Mapping[str, Any] | None = None,
+               dt: float | None = None) -> LoadedModel:
     """A file when ``spec`` exists on disk, a user class for ``FILE.py:NAME``, else a
     reference model name."""
     path = Path(spec).expanduser()
+    if path.suffix.lower() == ".nir":
+        return nir_model(path, dt)
+    if dt is not None:
+        raise UsageError("--dt applies to NIR graphs (MODEL.nir)")
     if arch_args and not (arch and is_object_spec(arch)) and not is_object_spec(spec):
         raise UsageError("--arch-args applies to --arch FILE.py:NAME or pkg.module:NAME")
     if path.exists() or path.is_symlink():
@@ -145,6 +150,15 @@ def load_model(spec: str, *, arch: str | None = None, trust_pickle: bool = False
     if arch is not None and canonical_arch(arch) != canonical_arch(spec):
         raise UsageError(f"--arch applies to model files; {spec!r} is not a file")
     return reference_model(spec, T=T)
+
+
+def nir_model(path: Path, dt: float | None) -> LoadedModel:
+    """A NIR graph (``syops.nir``) run at ``dt``; a file it cannot run is one ValueError."""
+    from syops import nir
+    module = nir.load(path, dt=nir.DEFAULT_DT if dt is None else dt)
+    return LoadedModel(module, path.stem, str(path), None, (
+        f"NIR graph run at dt = {module.dt:g} s; it takes [T, B, ...] (--time-first for "
+        "[N, T, ...] data)",))
 
 
 def user_model(spec: str, arch_args: Mapping[str, Any] | None,

@@ -82,6 +82,7 @@ class Loading:
     arch: str | None
     trust_pickle: bool
     arch_args: dict | None = None
+    dt: float | None = None   # --dt: seconds per time step of a NIR graph's neurons
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,9 @@ loading_options = _grouped(
                  help='Keyword arguments of --arch FILE.py:NAME, e.g. \'{"channels": 16}\'.'),
     click.option("--trust-pickle", is_flag=True,
                  help="Allow loading a pickled whole nn.Module (unpickling can run code)."),
+    click.option("--dt", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+                 help="Time step that discretises a NIR graph's neurons (MODEL.nir; default "
+                      "1e-4, snnTorch's export step; docs/libraries.md)."),
 )
 
 longrun_options = _grouped(

@@ -49,7 +49,7 @@ def profile_command(model: str, counting: Counting, data: DataOptions, loading: 
         if distributed.rank():
             diagnostics = Diagnostics(QUIET)   # rank 0 speaks (and writes) for every rank
         loaded = load_model(model, arch=loading.arch, trust_pickle=loading.trust_pickle,
-                            T=data.time_steps, arch_args=loading.arch_args)
+                            T=data.time_steps, arch_args=loading.arch_args, dt=loading.dt)
         announce(loaded, diagnostics, data.time_first)
         dataset = open_dataset(loaded, data)
         diagnostics.info(f"data: {dataset.describe()}")
