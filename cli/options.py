@@ -24,7 +24,8 @@ from .diagnostics import NORMAL, QUIET, VERBOSE, Diagnostics
 from .errors import reported_errors
 
 MAX_T = 1024  # time steps: the paper's nets use T <= 16; conversion runs a few hundred
-FORMATS = ("table", "json", "csv", "markdown", "latex")
+MAX_COUNT = 2 ** 62  # --samples and --max-batches (Python's index range is 2**63 - 1)
+FORMATS = ("table", "json", "csv", "markdown", "latex", "html")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class Output:
     depth: int | None = None
     top: int | None = None
     log_energy: bool = False
+    columns: tuple[str, ...] = ()   # --columns: the table columns to show
+    caption: str | None = None      # --caption and --label of a LaTeX table
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,12 +145,13 @@ def _given(name: str) -> bool:
     return ctx is not None and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
 
 
-def _output(fmt, table, output, plot=None, depth=None, top=None, log_energy=False) -> Output:
+def _output(fmt, table, output, plot=None, depth=None, top=None, log_energy=False,
+            columns=(), caption=None, label=None) -> Output:
     if table and fmt not in (None, "table"):
         raise click.UsageError(f"--table and --format {fmt} contradict each other; give one")
     if log_energy and not plot:
         raise click.UsageError("--log-energy sets the energy axis of --plot; give --plot FILE too")
-    return Output(fmt or "table", output, plot, depth, top, log_energy)
+    return Output(fmt or "table", output, plot, depth, top, log_energy, columns, caption, label)
 
 
 def _diagnostics(verbose, quiet, debug, device) -> tuple[Diagnostics, str, bool]:
@@ -250,16 +255,16 @@ data_options = _grouped(
                       "pkg.module:NAME (a Dataset, DataLoader or iterable of batches)."),
     click.option("--data-root", type=click.Path(file_okay=False), metavar="DIR",
                  help="Where the data set lies; without it a seeded synthetic stand-in is used."),
-    click.option("--samples", type=click.IntRange(min=1), metavar="N",
+    click.option("--samples", type=click.IntRange(1, MAX_COUNT), metavar="N",
                  help="Profile at most N samples."),
     click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True),
-    click.option("--max-batches", type=click.IntRange(min=1), metavar="N",
+    click.option("--max-batches", type=click.IntRange(1, MAX_COUNT), metavar="N",
                  help="Stop after N batches."),
     click.option("--skip-bad", is_flag=True, help="Skip unreadable data files instead of failing."),
     click.option("-T", "--time-steps", type=click.IntRange(1, MAX_T), metavar="T",
                  help="Time steps of the model and of event data (default: the model's)."),
     click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-                 help="DataLoader worker processes."),
+                 help="DataLoader worker processes (at most the CPUs and the batches)."),
     click.option("--time-first", is_flag=True,
                  help="The data is [B, T, ...] and the model takes [T, B, ...] (user models)."),
 )
@@ -300,11 +305,20 @@ FORMAT_OPTIONS = (
                  metavar="FILE",
                  help="Write the output to FILE instead of stdout: a new or regular file, "
                       "replaced atomically; - for stdout."),
+    click.option("--columns", metavar="A,B,...",
+                 callback=lambda ctx, param, value: tuple(
+                     c.strip() for c in (value or "").split(",") if c.strip()),
+                 help="Table columns to show, by name without the unit (e.g. "
+                      "model,T,MACs,ACs,DC); the naming column always stays."),
+    click.option("--caption", metavar="TEXT", help="Caption of the LaTeX table (totals)."),
+    click.option("--label", metavar="KEY",
+                 help="\\label of the LaTeX table (default tab:syops; per-layer tables add "
+                      "-MODEL-layers)."),
 )
 PLOT_OPTION = click.option(
-    "--plot", type=click.Path(dir_okay=False), callback=_plot_path, metavar="FILE.png|svg",
+    "--plot", type=click.Path(dir_okay=False), callback=_plot_path, metavar="FILE.png|svg|pdf",
     help="Plot per-layer AC/MAC energy, input firing rate and each neuron layer's output "
-         "firing rate to FILE.")
+         "firing rate to FILE (compare: energy per model by term), at 300 dpi.")
 LOG_ENERGY_OPTION = click.option("--log-energy", is_flag=True,
                                  help="Log scale for the energy axis of --plot.")
 

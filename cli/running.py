@@ -3,6 +3,8 @@ with what the command knows (model name, data description, T, weights)."""
 
 from __future__ import annotations
 
+import math
+import os
 from contextlib import contextmanager
 from dataclasses import fields, replace
 from typing import Iterator, Sequence
@@ -64,11 +66,18 @@ def item_count(dataset: SampleDataset, data: DataOptions, samples: int | None) -
     return min(limit for limit in limits if limit is not None)
 
 
+def worker_count(requested: int, batches: int) -> int:
+    """--workers, at most the CPUs this process may use and the batches to read (a worker
+    is a process holding a copy of the data set)."""
+    return max(0, min(requested, len(os.sched_getaffinity(0)), batches))
+
+
 def loader(dataset: SampleDataset, data: DataOptions, indices: Sequence[int]) -> GoodBatches:
     """Batches of the items ``indices``, in that order (items a user's data set fails to
     read, under --skip-bad, left out and recorded on ``dataset``)."""
+    workers = worker_count(data.workers, math.ceil(len(indices) / data.batch_size))
     return GoodBatches(DataLoader(Subset(dataset, indices), batch_size=data.batch_size,
-                                  num_workers=data.workers, collate_fn=collate_good), dataset)
+                                  num_workers=workers, collate_fn=collate_good), dataset)
 
 
 @contextmanager
@@ -161,6 +170,10 @@ def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, dat
     first = start.items_done if start else 0
     batches = loader(dataset, data, distributed.shard_indices(
         items, distributed.rank(), distributed.world_size(), start=first))
+    if batches.loader.num_workers < data.workers:
+        diagnostics.warn(f"--workers {data.workers}: using {batches.loader.num_workers} (at "
+                         f"most the {len(os.sched_getaffinity(0))} CPUs this process may use "
+                         f"and the {len(batches)} batches to read)")
     save = plan.save_every and longrun.Checkpoints(
         plan.partial_path, plan.save_every, fingerprint=fingerprint, batch_size=data.batch_size,
         items=items, start=start)

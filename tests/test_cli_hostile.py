@@ -394,6 +394,11 @@ CASES = {
     "time-first-on-1-d-samples": Case([*USER_NET, "{d}/x.npy", "--time-first"],
                                       setup=tensor_file("x.npy", np.ones((2, 4), np.float32)),
                                       message="drop --time-first"),
+    "workers-1e20-capped": Case(
+        ["profile", "fsnn7", "-T", "2", "--samples", "2", "--format", "json",
+         "--workers", str(10 ** 20)], 0,
+        check=samples_are(2, f"--workers {10 ** 20}: using ")),
+    "samples-1e30": Case([*PROFILE[:4], str(10 ** 30)], message="1<=x<=4611686018427387904"),
     # Limits: exit 2 with what to change, never "internal error".
     "T-beyond-the-limit": Case([*PROFILE[:3], "20000"], message="1<=x<=1024"),
     "samples-1e8-is-lazy": Case(["profile", "fsnn7", "-T", "2", "--samples", "100000000",
