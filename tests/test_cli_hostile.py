@@ -398,7 +398,7 @@ CASES = {
         ["profile", "fsnn7", "-T", "2", "--samples", "2", "--format", "json",
          "--workers", str(10 ** 20)], 0,
         check=samples_are(2, f"--workers {10 ** 20}: using ")),
-    "samples-1e30": Case([*PROFILE[:4], str(10 ** 30)], message="1<=x<=4611686018427387904"),
+    "samples-1e30": Case([*PROFILE[:5], str(10 ** 30)], message="1<=x<=4611686018427387904"),
     # Limits: exit 2 with what to change, never "internal error".
     "T-beyond-the-limit": Case([*PROFILE[:3], "20000"], message="1<=x<=1024"),
     "samples-1e8-is-lazy": Case(["profile", "fsnn7", "-T", "2", "--samples", "100000000",
