@@ -180,11 +180,38 @@ def overlay(version: str) -> Path:
     return folder
 
 
+def check(out: Path) -> None:
+    """Print syops's figures (totals over the samples) of each original and of its NIR file,
+    as markdown rows (docs/libraries.md shows them)."""
+    import syops.nir
+    from syops import count_syops
+    print("| library | model | ACs per layer | MACs per layer | neuron updates | "
+          "neuron firing rates |\n| --- | --- | --- | --- | --- | --- |")
+    for library in NETS:
+        x = torch.load(out / f"{library}_input.pt")
+        net = NETS[library]()
+        net.load_state_dict(torch.load(out / f"{library}_state.pt"), strict=False)
+        reports = {"original": count_syops(OverTime(library, net), x, time_first=True),
+                   f"NIR, dt {DT[library]:g}": count_syops(
+                       syops.nir.load(out / f"{library}.nir", dt=DT[library]), x,
+                       time_first=True)}
+        for name, r in reports.items():
+            cells = [", ".join(f"{v * r.samples:.0f}" for v in r.layers.acs),
+                     ", ".join(f"{v * r.samples:.0f}" for v in r.layers.macs),
+                     ", ".join(f"{v * r.samples:.0f}" for v in r.neurons.updates),
+                     ", ".join(f"{v:.4f}" for v in r.neurons.output_firing_rate)]
+            print(f"| {library} | {name} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--export", choices=sorted(NETS), help=argparse.SUPPRESS)
+    parser.add_argument("--check", action="store_true",
+                        help="Print the round-trip figures of the fixtures in --out.")
     args = parser.parse_args()
+    if args.check:
+        return check(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.export:
         return export(args.export, args.out)
