@@ -283,3 +283,37 @@ def test_recorded_nir_data_layout(tmp_path):
         syops.nir.count_recorded(path, {"if": recording["if"]})
     with pytest.raises(ValueError, match="expected \\[N, T, 2\\]"):
         syops.nir.count_recorded(path, {"in": recording["in"], "if": recording["in"][:, :2]})
+
+
+def test_nested_recurrent_graph_in_memory():
+    """snnTorch exports RLeaky as a nested graph (input -> lif <-> w_rec, lif -> output);
+    an in-memory nir.NIRGraph holding one counts like the flat recurrent graph above:
+    w_in 2 ACs, w_rec 6 ACs, 3 spikes of 6 updates."""
+    inner = nir.NIRGraph(nodes={
+        "input": inp(2), "lif": if_node(0.5, 2),
+        "w_rec": nir.Affine(weight=np.array([[0, 1], [1, 0]], F), bias=np.zeros(2, F)),
+        "output": out(2),
+    }, edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
+    outer = nir.NIRGraph(nodes={
+        "in": inp(2), "w_in": nir.Linear(weight=np.eye(2, dtype=F)), "rec": inner,
+        "out": out(2)}, edges=[("in", "w_in"), ("w_in", "rec"), ("rec", "out")])
+    x = torch.zeros(3, 1, 2)
+    x[0, 0, 0] = 1
+    model = syops.nir.load(outer, dt=1.0)
+    report = count_syops(model, x, batch_dim=1)
+    assert {r.name: r.acs for r in report.layers.itertuples()} == {"w_in": 2, "rec:w_rec": 6}
+    assert report.neurons.loc[0, "name"] == "rec:lif"
+    assert report.neurons.loc[0, "updates"] * report.neurons.loc[0, "output_firing_rate"] == 3
+
+
+def test_unreachable_node_and_several_inputs(tmp_path):
+    nodes = {"in": inp(2), "fc": nir.Linear(weight=np.eye(2, dtype=F)),
+             "lost": nir.Linear(weight=np.eye(2, dtype=F)), "out": out(2)}
+    path = graph(nodes, [("in", "fc"), ("fc", "out"), ("lost", "out")], tmp_path / "u.nir")
+    with pytest.raises(ValueError, match="'lost' is not reachable from the input 'in'"):
+        syops.nir.load(path)
+    nodes["in2"] = inp(2)
+    path = graph(nodes, [("in", "fc"), ("fc", "out"), ("in2", "lost"), ("lost", "out")],
+                 tmp_path / "two.nir")
+    with pytest.raises(ValueError, match="2 Input nodes"):
+        syops.nir.load(path)
