@@ -7,7 +7,6 @@ and may not name an input of the run (``check_outputs``).
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from contextlib import contextmanager
@@ -20,61 +19,106 @@ from rich.text import Text
 
 from syops.reports import tables
 from syops.reports.captions import caption
+from syops.reports.comparison import plot_comparison
 from syops.reports.files import (STREAMS, finite, real_path, same_file, to_csv, to_json,
                                   write_atomically)
+from syops.reports.html import frame_page, html_report
 from syops.reports.plots import plot_format, plot_records
+from syops.reports.text import plain_text
 
 from .diagnostics import Diagnostics
 from .errors import StdoutError, UsageError
 from .options import Counting, DataOptions, Output
 
 FILE_WIDTH = 200  # columns of a rich table written to a file or a pipe
+LATEX_LABEL = "tab:syops"
 
 
-def table_renderables(records: list[dict[str, Any]], layers: bool) -> list:
-    """The totals table and, with ``layers``, one per-layer table per model."""
-    per_layer = [tables.rich_table(tables.layer_frame(r), f"{r['model']}: per layer, per sample")
+def frames(records: list[dict[str, Any]], layers: bool,
+           columns: Iterable[str] = ()) -> list[tuple[str, pd.DataFrame]]:
+    """(title, display frame) of each table: the per-layer ones (with ``layers``), then the
+    totals, each with the ``columns`` chosen."""
+    per_layer = [(f"{r['model']}: per layer, per sample", tables.layer_frame(r))
                  for r in records] if layers else []
-    totals = tables.rich_table(tables.summary_frame(records), "Totals per sample")
-    return [*per_layer, totals, Text(caption(records))]
+    found = [*per_layer, ("Totals per sample", tables.summary_frame(records))]
+    return [(title, tables.choose_columns(frame, columns)) for title, frame in found]
 
 
-def markdown(records: list[dict[str, Any]], layers: bool) -> str:
-    parts = [tables.markdown_table(tables.summary_frame(records))]
-    if layers:
-        parts += [f"**{r['model']}**, per layer:\n\n" + tables.markdown_table(tables.layer_frame(r))
-                  for r in records]
+def check_columns(records: list[dict[str, Any]], layers: bool, columns: Iterable[str]) -> None:
+    """One clear error for a ``--columns`` name that no table has."""
+    unknown = tables.unknown_columns([f for _, f in frames(records, layers)], columns)
+    if unknown:
+        known = dict.fromkeys(tables.column_key(c) for _, f in frames(records, layers)
+                              for c in f.columns)
+        raise UsageError(f"--columns: no column {unknown[0]!r}; choose from "
+                         f"{', '.join(known)}")
+
+
+def table_renderables(records: list[dict[str, Any]], layers: bool,
+                      columns: Iterable[str] = (), width: int | None = None) -> list:
+    """The per-layer tables (with ``layers``) and the totals table, each fitted to ``width``
+    columns without breaking a number, then the caption."""
+    out, left_out = [], {}
+    for title, frame in frames(records, layers, columns):
+        frame, dropped = tables.fitted(frame, width)
+        out.append(tables.rich_table(frame, title))
+        left_out |= dict.fromkeys(dropped)
+    notes = [caption(records)]
+    if left_out:
+        notes.append(f"Left out to fit {width} columns: {', '.join(left_out)}; choose "
+                     "columns with --columns, or widen the terminal.")
+    return [*out, Text("\n".join(notes))]
+
+
+def markdown(records: list[dict[str, Any]], layers: bool, columns: Iterable[str] = ()) -> str:
+    parts = []
+    for title, frame in frames(records, layers, columns)[::-1]:   # totals first
+        heading = "" if title.startswith("Totals") else f"**{title}**:\n\n"
+        parts.append(heading + tables.markdown_table(frame))
     return "\n".join(parts) + "\n" + caption(records).replace("\n", "\n\n") + "\n"
 
 
-def latex(records: list[dict[str, Any]], layers: bool) -> str:
-    """Booktabs tables: the totals (captioned with the conventions), then per-layer ones."""
-    parts = [tables.latex_table(tables.summary_frame(records), caption(records))]
-    if layers:
-        parts += [tables.latex_table(tables.layer_frame(r), f"{r['model']}: per layer, per sample")
-                  for r in records]
-    return "\n".join(parts)
+def latex(records: list[dict[str, Any]], layers: bool, out: Output) -> str:
+    """Booktabs/siunitx tables, the totals first, each its own table environment with its
+    own label, separated by a comment line; the conventions as comments above the totals."""
+    label = out.label or LATEX_LABEL
+    found = frames(records, layers, out.columns)[::-1]
+    parts = []
+    for index, (title, frame) in enumerate(found):
+        totals = index == 0
+        model = "" if totals else f"-{records[index - 1]['model']}-layers"
+        text = tables.latex_table(
+            frame, (out.caption or "Synaptic operations and energy per sample.") if totals
+            else f"{title}.", f"{label}{model}", caption(records) if totals else None)
+        parts.append(f"% ---- table {index + 1} of {len(found)}: {title} ----\n{text}")
+    header = "% syops tables: needs \\usepackage{booktabs} and \\usepackage{siunitx}\n"
+    return header + "\n".join(parts)
 
 
-def plain_text(renderables: list) -> str:
-    console = Console(file=io.StringIO(), width=FILE_WIDTH, color_system=None,
-                      force_terminal=False)
-    for renderable in renderables:
-        console.print(renderable)
-    return console.file.getvalue()
+def figures(records: list[dict[str, Any]], fmt: str, log: bool,
+            comparison: bool) -> list[tuple[str, bytes]]:
+    """(name, bytes) of the figures of a run: the comparison figure (compare), then the
+    per-layer figure."""
+    safe = finite(records, math.nan)   # inf would break the axis limits
+    found = [("Energy per model, by term", plot_comparison(safe, fmt, log))] if comparison else []
+    return found + [("Per layer", plot_records(safe, fmt, log))]
 
 
-def rendered(records: list[dict[str, Any]], fmt: str, layers: bool) -> str:
+def rendered(records: list[dict[str, Any]], out: Output, layers: bool,
+             comparison: bool = False) -> str:
     """The text of ``records`` in a machine format, or as plain-text tables."""
-    if fmt == "json":
+    if out.fmt == "json":
         return to_json(records)
-    if fmt == "csv":
+    if out.fmt == "csv":
         return to_csv(tables.layers_csv_frame(records))
-    if fmt == "markdown":
-        return markdown(records, layers)
-    if fmt == "latex":
-        return latex(records, layers)
-    return plain_text(table_renderables(records, layers))
+    if out.fmt == "markdown":
+        return markdown(records, layers, out.columns)
+    if out.fmt == "latex":
+        return latex(records, layers, out)
+    if out.fmt == "html":
+        return html_report(records, figures(records, "svg", out.log_energy, comparison),
+                           out.columns)
+    return plain_text(table_renderables(records, layers, out.columns), FILE_WIDTH)
 
 
 def stdout_console() -> Console:
@@ -127,14 +171,18 @@ def check_run_outputs(out: Output, models: Iterable[str], data: DataOptions,
 
 
 def emit_records(records: list[dict[str, Any]], out: Output, diagnostics: Diagnostics, *,
-                 layers: bool) -> None:
+                 layers: bool, comparison: bool = False) -> None:
+    """Write ``records`` to stdout or ``--output`` and the figure to ``--plot`` (with
+    ``comparison``: the comparison figure, else the per-layer one), all files or none."""
+    check_columns(records, layers, out.columns)
     output = file_output(out)
     files: dict[str, str | bytes] = {}
     if out.plot:
-        files[out.plot] = plot_records(finite(records, math.nan), plot_format(out.plot),
-                                       out.log_energy)  # inf would break the axis limits
+        safe = finite(records, math.nan)   # inf would break the axis limits
+        draw = plot_comparison if comparison else plot_records
+        files[out.plot] = draw(safe, plot_format(out.plot), out.log_energy)
     if output:
-        files[output] = rendered(records, out.fmt, layers)
+        files[output] = rendered(records, out, layers, comparison)
     write_atomically(files)
     for path in files:
         if path not in STREAMS:
@@ -144,15 +192,17 @@ def emit_records(records: list[dict[str, Any]], out: Output, diagnostics: Diagno
     with stdout_errors():
         if out.fmt == "table":
             console = stdout_console()
-            for renderable in table_renderables(records, layers):
+            width = console.width if console.is_terminal else None
+            for renderable in table_renderables(records, layers, out.columns, width):
                 console.print(renderable)
         else:
-            click.echo(rendered(records, out.fmt, layers), nl=False)
+            click.echo(rendered(records, out, layers, comparison), nl=False)
 
 
 def emit_frame(frame: pd.DataFrame, data: list[dict[str, Any]], out: Output, title: str,
                note: str) -> None:
     """A plain listing (``syops models``) in any format: ``frame`` for people, ``data`` for JSON."""
+    frame = tables.choose_columns(frame, out.columns)
     if out.fmt == "json":
         text = to_json(data)
     elif out.fmt == "csv":
@@ -160,7 +210,9 @@ def emit_frame(frame: pd.DataFrame, data: list[dict[str, Any]], out: Output, tit
     elif out.fmt == "markdown":
         text = tables.markdown_table(frame) + "\n" + note + "\n"
     elif out.fmt == "latex":
-        text = tables.latex_table(frame, note)
+        text = tables.latex_table(frame, out.caption or note, out.label)
+    elif out.fmt == "html":
+        text = frame_page(frame, title, note)
     else:
         table = tables.rich_table(frame, title, note)
         if not file_output(out):

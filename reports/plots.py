@@ -1,23 +1,17 @@
 """Per-layer plots of records, per model: energy split into AC, MAC and memory (stacked
 bars, optionally on a log axis), the input firing rate of each counted layer, and the output
-firing rate of each spiking-neuron layer. Rendered off-screen (Agg)."""
+firing rate of each spiking-neuron layer. Every model's panel of one kind shares its scale
+with the others, so the models compare at a glance."""
 
 from __future__ import annotations
 
-import io
 from typing import Any, Sequence
 
-FORMATS = ("png", "svg")
-AC_COLOUR, MAC_COLOUR, RATE_COLOUR = "#4c9be8", "#e8804c", "#5aa469"
-MEMORY_COLOUR, NEURON_COLOUR = "#9b7fc9", "#c9a13b"
+from .figures import (AC_COLOUR, FORMATS, MAC_COLOUR, MEMORY_COLOUR,  # noqa: F401
+                      NEURON_COLOUR, RATE_COLOUR, mark_zeros, new_figure, plot_format, saved,
+                      title)
 
-
-def plot_format(path: str) -> str:
-    """``png`` or ``svg`` from a file name; ValueError for anything else."""
-    suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    if suffix not in FORMATS:
-        raise ValueError(f"cannot plot to {path!r}: the file name must end in .png or .svg")
-    return suffix
+PANEL_HEIGHT = 1.7  # inches per panel
 
 
 def layer_energies_uj(record: dict[str, Any]) -> tuple[list[float], list[float]]:
@@ -35,8 +29,20 @@ def layer_memory_uj(record: dict[str, Any]) -> list[float]:
     return [memory.get(layer["name"], 0.0) / 1e6 for layer in record["layers"]]
 
 
-def _draw_energy(axes, record: dict[str, Any], log: bool) -> None:
-    positions = range(len(record["layers"]))
+def layer_totals_uj(record: dict[str, Any]) -> list[float]:
+    ac, mac = layer_energies_uj(record)
+    return [a + m + w for a, m, w in zip(ac, mac, layer_memory_uj(record))]
+
+
+def energy_floor(records: Sequence[dict[str, Any]]) -> float:
+    """The bottom of the shared log energy axis: half the smallest non-zero layer energy."""
+    positive = [t for r in records for t in layer_totals_uj(r) if t > 0]
+    return min(positive) / 2 if positive else 1e-6
+
+
+def _draw_energy(axes, record: dict[str, Any], floor: float | None) -> None:
+    """Stacked AC, MAC (and memory) bars; ``floor``: a log axis starting there."""
+    positions = list(range(len(record["layers"])))
     ac, mac = layer_energies_uj(record)
     memory = layer_memory_uj(record)
     axes.bar(positions, ac, color=AC_COLOUR, label="AC")
@@ -44,12 +50,13 @@ def _draw_energy(axes, record: dict[str, Any], log: bool) -> None:
     if any(memory):
         axes.bar(positions, memory, bottom=[a + m for a, m in zip(ac, mac)],
                  color=MEMORY_COLOUR, label="memory")
-    if log:
-        totals = [a + m + w for a, m, w in zip(ac, mac, memory) if a + m + w > 0]
+    if floor is not None:
         axes.set_yscale("log", nonpositive="clip")
-        if totals:
-            axes.set_ylim(bottom=min(totals) / 2)
-    axes.set_ylabel("energy (µJ, log)" if log else "energy (µJ)")
+        axes.set_ylim(bottom=floor)
+        mark_zeros(axes, [p for p, t in zip(positions, layer_totals_uj(record)) if t == 0],
+                   floor)
+    axes.set_ylabel("energy (µJ, log)" if floor is not None else "energy (µJ)", fontsize=8)
+    axes.tick_params(axis="y", labelsize=7)
 
 
 def _percent(rates: list[float | None]) -> list[float]:
@@ -61,11 +68,11 @@ def _rate_bars(axes, names: list[str], rates: list[float], colour: str, ylabel: 
     """Bars of firing rates in %, one per name, with the names as x labels."""
     positions = list(range(len(names)))
     axes.bar(positions, rates, color=colour)
-    axes.set_ylabel(ylabel)
-    axes.set_ylim(bottom=0, top=max([r for r in rates if r == r] + [1.0]) * 1.1)
-    axes.set_xlabel(xlabel, fontsize=8)
+    axes.set_ylabel(ylabel, fontsize=8)
+    axes.tick_params(axis="y", labelsize=7)
+    axes.set_xlabel(xlabel, fontsize=7)
     axes.set_xticks(positions, names, rotation=90,
-                    fontsize=max(4, min(8, 400 // max(len(names), 1))))
+                    fontsize=max(3, min(7, 400 // max(len(names), 1))))
     axes.set_xlim(-0.6, len(names) - 0.4)
 
 
@@ -74,40 +81,52 @@ def _draw_neurons(axes, record: dict[str, Any]) -> None:
     neurons = record.get("neurons") or []
     _rate_bars(axes, [n["name"] for n in neurons],
                _percent([n["output_firing_rate"] for n in neurons]), NEURON_COLOUR,
-               "output firing rate (%)", "spiking-neuron layer")
+               "output rate (%)", "spiking-neuron layer")
 
 
-def _draw_model(energy_axes, rate_axes, record: dict[str, Any], log: bool = False) -> None:
+def _draw_model(energy_axes, rate_axes, record: dict[str, Any], floor: float | None,
+                width: float) -> None:
     names = [layer["name"] for layer in record["layers"]]
-    _draw_energy(energy_axes, record, log)
-    energy_axes.set_title(f"{record['model']}: DC {record['dc_mj']:.3g} mJ per sample "
-                          f"({record['energy_preset']})", fontsize=10)
-    energy_axes.legend(fontsize=8)
+    _draw_energy(energy_axes, record, floor)
+    title(energy_axes, f"{record['model']}: DC {record['dc_mj']:.3g} mJ per sample "
+                       f"({record['energy_preset']})", width)
+    energy_axes.legend(fontsize=7)
     energy_axes.set_xticks(list(range(len(names))), [])
     energy_axes.set_xlim(-0.6, len(names) - 0.4)
     rates = _percent([layer["firing_rate"] for layer in record["layers"]])
-    _rate_bars(rate_axes, names, rates, RATE_COLOUR, "input firing rate (%)",
+    _rate_bars(rate_axes, names, rates, RATE_COLOUR, "input rate (%)",
                "layer (x: non-spike input, no firing rate)")
     multi_level = [i for i, rate in enumerate(rates) if rate != rate]  # NaN: non-spike input
     rate_axes.plot(multi_level, [0] * len(multi_level), "x", color="grey", clip_on=False)
 
 
+def _share(axes_list: list, bottom: float = 0.0) -> None:
+    """One y range for every axes of a kind: from ``bottom`` to the highest top."""
+    if axes_list:
+        top = max(a.get_ylim()[1] for a in axes_list)
+        for axes in axes_list:
+            axes.set_ylim(bottom=bottom, top=top)
+
+
 def plot_records(records: Sequence[dict[str, Any]], fmt: str = "png",
                  log_energy: bool = False) -> bytes:
-    """The figure of every record, as ``png`` or ``svg`` bytes: two panels per model, and a
-    third with its neuron layers' output firing rates when it has spiking neurons."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: keeps startup fast
-    from matplotlib.figure import Figure
-
+    """The per-layer figure of every record, as ``png``/``svg``/``pdf`` bytes: two panels
+    per model, a third with its neuron layers' output rates when it has spiking neurons;
+    panels of one kind share their y scale."""
     panels = [2 + bool(r.get("neurons")) for r in records]
     widest = max((len(r["layers"]) for r in records), default=1)
-    figure = Figure(figsize=(min(4 + 0.18 * widest, 40), 3 * sum(panels)), layout="constrained")
-    FigureCanvasAgg(figure)
+    width = min(4 + 0.12 * widest, 16)
+    figure = new_figure(width, PANEL_HEIGHT * sum(panels) + 0.6)
     axes = iter(figure.subplots(sum(panels), 1, squeeze=False)[:, 0])
+    floor = energy_floor(records) if log_energy else None
+    kinds: dict[str, list] = {"energy": [], "input": [], "neuron": []}
     for record, count in zip(records, panels):
-        _draw_model(next(axes), next(axes), record, log_energy)
+        kinds["energy"].append(next(axes))
+        kinds["input"].append(next(axes))
+        _draw_model(kinds["energy"][-1], kinds["input"][-1], record, floor, width)
         if count == 3:
-            _draw_neurons(next(axes), record)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=100)
-    return buffer.getvalue()
+            kinds["neuron"].append(next(axes))
+            _draw_neurons(kinds["neuron"][-1], record)
+    _share(kinds["energy"], bottom=floor if log_energy else 0.0)
+    _share(kinds["input"] + kinds["neuron"])
+    return saved(figure, fmt)
