@@ -89,13 +89,13 @@ def geometry(module: nn.Module, name: str, type_: str, dense_per_step: float,
 
 def _out_hw(module: nn.Module, input_shape: tuple[int, ...], per_channel: int) -> tuple[int, int]:
     """Output height and width of a 2-d conv from its input shape; (per_channel, 1) else."""
-    if not isinstance(module, nn.Conv2d) or len(input_shape) < 2:
+    if not isinstance(module, nn.Conv2d) or len(input_shape) < 2 \
+            or isinstance(module.padding, str):
         return (max(per_channel, 1), 1)
     sizes = []
     for axis, size in enumerate(input_shape[-2:]):
-        k, s = module.kernel_size[axis], module.stride[axis]
-        p, d = module.padding[axis] if isinstance(module.padding, tuple) else 0, module.dilation[axis]
-        sizes.append((size + 2 * p - d * (k - 1) - 1) // s + 1)
+        k, s, p = module.kernel_size[axis], module.stride[axis], module.padding[axis]
+        sizes.append((size + 2 * p - module.dilation[axis] * (k - 1) - 1) // s + 1)
     return tuple(sizes)
 
 

@@ -17,7 +17,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -42,7 +42,7 @@ class Measurement:
     """A published measurement of one network on one chip (energies in mJ per inference)."""
 
     network: str
-    builder: str            # key of BUILDERS (None: no architecture published)
+    builder: str | None     # what ``build`` makes (None: no architecture published)
     chip: str               # the chip description that prices it
     source: str
     total_mj: float | None
@@ -144,9 +144,6 @@ def build(key: str, files: Path | None) -> tuple[nn.Module, tuple[int, ...], lis
         return network.module, network.input_shape, ["activity"], str(path)
     return pilotnet(key.endswith("sdnn")), PILOTNET_INPUT, REBUILT, \
         "rebuilt from the lava-dl per-layer table"
-
-
-BUILDERS: dict[str, Callable] = {"kws": build, "pilotnet_snn": build, "pilotnet_sdnn": build}
 
 
 # --- the prediction -------------------------------------------------------------------

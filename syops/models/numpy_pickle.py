@@ -49,7 +49,11 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
     if path.stat().st_size > MAX_BYTES:
         raise ValueError(f"weights file {path} is larger than {MAX_BYTES >> 20} MiB")
     try:
-        data = _NumpyOnly(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ValueError(f"cannot read weights file {path}: {err.strerror}") from None
+    try:
+        data = _NumpyOnly(io.BytesIO(raw), encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             IndexError, KeyError) as err:
         raise ValueError(f"weights file {path} is not a pickle of numpy arrays: {err}") from None
