@@ -48,6 +48,7 @@ TIMEOUT = 240  # seconds per run (a loaded 2-core CI machine takes ~20 s for a p
 PROFILE = ["profile", "fsnn7", "-T", "2", "--samples", "1", "--format", "json", "-q"]
 LISTING = ["models", "fsnn7", "--format", "csv"]
 CSV_HEADER = "name,family,input_shape"
+ENERGY_LINES = b"ac_pj = 0.9\nmac_pj = 4.6\n"
 SNAPSHOT_BYTES = 64 << 20  # larger files are compared by size and modification time
 
 
@@ -399,6 +400,22 @@ CASES = {
          "--workers", str(10 ** 20)], 0,
         check=samples_are(2, f"--workers {10 ** 20}: using ")),
     "samples-1e30": Case([*PROFILE[:5], str(10 ** 30)], message="1<=x<=4611686018427387904"),
+    "energy-nested-arrays": Case([*PROFILE, "--energy", "{d}/costs.toml"],
+                                 message="nests arrays or tables too deeply",
+                                 setup=energy_file(b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n")),
+    "energy-nested-tables": Case([*PROFILE, "--energy", "{d}/costs.toml"],
+                                 message="nests arrays or tables too deeply",
+                                 setup=energy_file(b"x = " + b"{a = " * 3000 + b"1" +
+                                                   b"}" * 3000 + b"\n")),
+    "energy-64-kib-plus-1": Case([*PROFILE, "--energy", "{d}/costs.toml"],
+                                 message="larger than 64 KiB",
+                                 setup=energy_file(ENERGY_LINES.ljust(64 << 10, b"#") + b"\n")),
+    "energy-64-kib-accepted": Case([*PROFILE, "--energy", "{d}/costs.toml"], 0,
+                                   setup=energy_file(ENERGY_LINES.ljust((64 << 10) - 1, b"#")
+                                                     + b"\n")),
+    "energy-with-a-utf8-bom": Case([*PROFILE, "--energy", "{d}/costs.toml"], 0,
+                                   setup=energy_file(b"\xef\xbb\xbf" + ENERGY_LINES),
+                                   check=one_sample),
     # Limits: exit 2 with what to change, never "internal error".
     "T-beyond-the-limit": Case([*PROFILE[:3], "20000"], message="1<=x<=1024"),
     "samples-1e8-is-lazy": Case(["profile", "fsnn7", "-T", "2", "--samples", "100000000",

@@ -137,6 +137,9 @@ def load_energy_file(path: str | Path) -> EnergyModel:
         table = tomllib.loads(_energy_text(path))
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"energy file {path} is not valid TOML: {err}") from None
+    except RecursionError:
+        raise ValueError(f"energy file {path} nests arrays or tables too deeply; it should "
+                         "hold a few lines of TOML") from None
     unknown = sorted(set(table) - set(FIELDS))
     if unknown:
         raise ValueError(f"energy file {path} has unknown keys {unknown}; "
@@ -160,7 +163,7 @@ def _energy_text(path: Path) -> str:
         raise ValueError(f"energy file {path} is larger than {MAX_FILE_BYTES // 1024} KiB; "
                          "it should hold a few lines of TOML")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # the BOM Windows editors write
     except UnicodeDecodeError as err:
         raise ValueError(f"energy file {path} is not UTF-8 text (byte {err.start})") from None
 
