@@ -18,7 +18,9 @@ projection itself (``proj x hidden``) is counted. Bias additions are not counted
   ``(1-z)*n``, ``z*h``), which NeuroBench counts from the non-zero pattern of the gates: they
   exist only as effective operations (their dense count is 0) and, as in NeuroBench, are
   classified by the cell's input ``x``. NeuroBench cannot count fused layers (its
-  ``recurrent_layer_macs`` raises), so a fused layer costs only its weight products there.
+  ``recurrent_layer_macs`` raises), so a fused layer costs only its weight products there,
+  its hidden states taken as non-zero; it counts a cell called without ``hx`` for the
+  batch's first sample only (or fails), so equality holds for cells given ``hx``.
 """
 
 from __future__ import annotations
