@@ -453,6 +453,7 @@ class SyopsCounter:
             mode=options.mode, fuse_bn=options.fuse_bn, energy_model=self.energy_model,
             not_counted=tuple(sorted(ran)), unused=tuple(sorted(types - self._ran - by_ops)),
             classification=self.classification, notes=tuple(self.notes),
+            model=type(self.model).__name__,   # the class; the CLI gives its own name
             neuron_counts=tuple(neurons), spikes=options.spikes, warnings=tuple(self.warnings),
             batches=(self._batches.totals([s.counts for s in self._sites])
                      if samples is None else ()),
