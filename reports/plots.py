@@ -110,9 +110,14 @@ def _share(axes_list: list, bottom: float = 0.0) -> None:
 
 def plot_records(records: Sequence[dict[str, Any]], fmt: str = "png",
                  log_energy: bool = False) -> bytes:
-    """The per-layer figure of every record, as ``png``/``svg``/``pdf`` bytes: two panels
-    per model, a third with its neuron layers' output rates when it has spiking neurons;
-    panels of one kind share their y scale."""
+    """``layer_figure`` as ``png``/``svg``/``pdf`` bytes."""
+    return saved(layer_figure(records, log_energy), fmt)
+
+
+def layer_figure(records: Sequence[dict[str, Any]], log_energy: bool = False):
+    """The per-layer figure of every record: two panels per model, a third with its neuron
+    layers' output rates when it has spiking neurons; panels of one kind share their y
+    scale."""
     panels = [2 + bool(r.get("neurons")) for r in records]
     widest = max((len(r["layers"]) for r in records), default=1)
     width = min(4 + 0.12 * widest, 16)
@@ -129,4 +134,4 @@ def plot_records(records: Sequence[dict[str, Any]], fmt: str = "png",
             _draw_neurons(kinds["neuron"][-1], record)
     _share(kinds["energy"], bottom=floor if log_energy else 0.0)
     _share(kinds["input"] + kinds["neuron"])
-    return saved(figure, fmt)
+    return figure

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from cli_helpers import TINY_ARGS, json_records, tiny  # noqa: F401 (fixture)
 from syops import PRESETS, EnergyModel, count_syops
 from syops.energy import energy_model, load_energy_file
 
@@ -91,3 +92,79 @@ def test_json_round_trip():
     assert set(payload["layers"][0]) >= {"name", "type", "calls", "signal", "syops", "acs",
                                          "macs", "firing_rate", "energy_pj"}
     assert math.isclose(payload["layers"][0]["energy_pj"], 7.5 * 0.9)
+
+
+class Fire(nn.Module):
+    """A threshold neuron (declared to syops below): spikes where its input is positive."""
+
+    def forward(self, x):
+        return (x > 0).float()
+
+
+def neuron_report():
+    """Linear(2->2) with weights [[1, 0], [0, -1]] on the input [1, 1], then Fire."""
+    from syops import register_neuron
+    register_neuron(Fire)
+    linear = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, -1.0]]))
+    return count_syops(nn.Sequential(linear, Fire()), torch.ones(1, 2))
+
+
+def test_firing_rate_is_the_neuron_rate_papers_cite():
+    report = neuron_report()
+    # the linear layer gives [1, -1]: Fire spikes once in 2 updates; the input is all ones
+    assert report.firing_rate == report.neuron_firing_rate == 0.5
+    assert report.input_firing_rate == 1.0
+    payload = report.to_dict()
+    assert (payload["neuron_firing_rate"], payload["input_firing_rate"]) == (0.5, 1.0)
+    # the old key keeps its old meaning (the input rate) for one schema version
+    assert payload["firing_rate"] == 1.0 and "firing_rate" in payload["deprecated_keys"]
+
+
+def test_python_and_cli_json_share_one_schema(tiny):  # noqa: F811 (the fixture)
+    from syops.report import SCHEMA_VERSION
+
+    cli, = json_records("profile", tiny, *TINY_ARGS)
+    python = json.loads(neuron_report().to_json())
+    assert python["schema_version"] == cli["schema_version"] == SCHEMA_VERSION == 3
+    assert set(cli) - set(python) == {"world_size"}  # how many processes counted
+    assert set(python) - set(cli) == set()
+    assert python["model"] == "Sequential" and python["T"] == 1
+    assert (python["weights"], python["synthetic_data"], python["convention"]) == (None,) * 3
+    assert cli["model"] == tiny.name and cli["T"] == 2
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_T_is_what_the_neurons_saw(steps):
+    from spikingjelly.activation_based import layer, neuron
+
+    multi = nn.Sequential(layer.Linear(4, 3, step_mode="m"), neuron.IFNode(step_mode="m"))
+    x = torch.ones(steps, 2, 4)                       # [T, B, 4]
+    assert count_syops(multi, x, batch_dim=1).time_steps == steps
+
+    single = nn.Sequential(nn.Linear(4, 3), neuron.IFNode())
+
+    class Loop(nn.Module):          # a single-step net run once per time step
+        def __init__(self):
+            super().__init__()
+            self.net = single
+
+        def forward(self, x):       # x: [B, T, 4]
+            return torch.stack([self.net(x[:, t]) for t in range(x.shape[1])], 1)
+
+    assert count_syops(Loop(), torch.ones(2, steps, 4)).time_steps == steps
+    assert count_syops(nn.Linear(4, 3), torch.ones(2, 4)).time_steps is None
+
+
+def test_print_shows_the_totals_table():
+    report = neuron_report()
+    text = str(report)
+    assert "Sequential: 1 sample(s), T = 1" in text
+    # per sample: 2 inputs x 2 weights = 4 dense SyOPs, all ACs (the input is spikes)
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in text.splitlines() if line.count("│") == 3}
+    assert rows["ACs (G)"] == "0.00000000400" and rows["neuron rate (%)"] == "50.00"
+    assert rows["input rate (%)"] == "100.00"
+    assert "Counting: AC mode exact" in text and "LayerCounts(" not in text
+    assert repr(report).startswith("<Report Sequential: 1 sample(s), ACs 4, MACs 0")
