@@ -22,7 +22,7 @@ _EXPORTS = {
     "count_syops": ("profile", "count_syops"),
     "SyopsCounter": ("engine.counter", "SyopsCounter"),
     "SyopsWarning": ("engine.counter", "SyopsWarning"),
-    "UncountedModulesError": ("engine.counter", "UncountedModulesError"),
+    "UncountedModulesError": ("engine.assemble", "UncountedModulesError"),
     "Report": ("report", "Report"),
     "LayerCounts": ("report", "LayerCounts"),
     "EnergyModel": ("energy", "EnergyModel"),

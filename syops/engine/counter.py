@@ -29,23 +29,21 @@ from torch.utils._pytree import tree_leaves
 from syops.energy.presets import energy_model
 from syops.engine import layout
 from syops.engine.checks import check_finite, parameter_types
-from syops.engine.emits import emits, priced_as_spikes
+from syops.engine.emits import emits
 from syops.engine.fold import folded_batchnorms
 from syops.engine.interception import ScopedProducts
+from syops.engine.assemble import UncountedModulesError, assemble_report  # noqa: F401 (re-exported)
+from syops.engine.callsites import CallSites
+from syops.engine.classify import layer_verdicts
 from syops.engine.measure import Measure
 from syops.engine.neurons import neuron_call
-from syops.engine.ops import Contraction, LayerCall, Product, module_products
-from syops.engine.probe import one_sample, run_probe
-from syops.engine.rules import rule_for
-from syops.engine.sites import OperandCounts, ProductSite, SiteCounts
+from syops.engine.ops import module_products
+from syops.engine.probe import run_probe
+from syops.engine.rules import layer_parameters, rule_for
 from syops.engine.snn import is_neuron, restore_states, save_states, time_steps
-from syops.engine.tallies import Batches, LayerTally, NeuronTally, Pending, Site
+from syops.engine.tallies import Batches, LayerTally, NeuronTally, Pending
 from syops.options import Options
-from syops.report import MULTI_LEVEL, SPIKE, NeuronCounts, Report
-
-
-class UncountedModulesError(ValueError):
-    """Raised in strict mode when parameterised modules that no rule counts ran."""
+from syops.report import Report
 
 
 class SyopsWarning(UserWarning):
@@ -92,14 +90,12 @@ class SyopsCounter:
                                           | set(self._products))
         self._neurons = {m: NeuronTally(name, emits(m)) for name, m in model.named_modules()
                          if is_neuron(m)}
-        self._ops: dict[tuple[str, str], LayerTally] = {}
-        self._sites: list[Site] = []
         self._pending: list[Pending] = []
         self._batches = Batches()
-        self._measure = Measure(self.options, self._batches, self._pending)
+        self._sites = CallSites(self.options, Measure(self.options, self._batches,
+                                                      self._pending), self._warn)
         self._handles: list = []
         self._saved_states: list = []
-        self._calls: dict[Any, int] = {}      # calls of each layer in this forward
         self._ran: set[str] = set()
         self._probed = False
         self._input_dims = 0
@@ -120,7 +116,7 @@ class SyopsCounter:
             rule = rule_for(module)
             if rule is None or module in self._free_bns:
                 continue
-            params = sum(p.numel() for p in module.parameters(recurse=False))
+            params = layer_parameters(module)
             layers[module] = LayerTally(name, rule, params, type(module).__name__,
                                         rule.synaptic, declared=self.options.declared(name))
         return layers
@@ -201,7 +197,7 @@ class SyopsCounter:
             self._run_probe(args, kwargs)
         elif not self.samples_from_caller and self.forwards:
             self.flush()   # a forward is a batch when the caller runs the loop
-        self._calls.clear()
+        self._sites.new_forward()
         self._input_dims = inputs.dim()
         self._forward_samples = inputs.shape[batch_dim]
         if not self.samples_from_caller:
@@ -212,12 +208,7 @@ class SyopsCounter:
         def on_call(module, args, kwargs, output):
             x = args[0] if args else _first_tensor(kwargs)
             if isinstance(x, Tensor) and not tally.folded:
-                tally.input_shape = tuple(x.shape)
-                dense = tally.rule.dense(module, x, _first_tensor(output))
-                if not tally.synaptic:
-                    dense *= self.options.bn_macs
-                self._measure.layer_call(self._layer_site(tally, module), tally.rule, module,
-                                         x, dense)
+                self._sites.layer_call(tally, module, x, _first_tensor(output))
         return on_call
 
     def _neuron_hook(self, tally: NeuronTally):
@@ -236,9 +227,9 @@ class SyopsCounter:
 
     def _products_hook(self, name: str, op: str, rule: Callable):
         def on_call(module, args, kwargs, output):
-            tally = self._op_tally(name, op)
+            tally = self._sites.op_tally(name, op)
             tally.params = sum(p.numel() for p in module.parameters(recurse=False))
-            self._count_products(name, op, lambda a, k: rule(module, a, k, output), args,
+            self._sites.products(name, op, lambda a, k: rule(module, a, k, output), args,
                                  kwargs)
         return on_call
 
@@ -275,7 +266,7 @@ class SyopsCounter:
         options = self.options
         layers = {m: (t.name, t.rule) for m, t in self._layers.items() if t.rule.synaptic}
         try:
-            found = run_probe(self.model, layers, *one_sample((args, kwargs), options.model_batch_dim),
+            found = run_probe(self.model, layers, args, kwargs, batch_dim=options.model_batch_dim,
                               integers=options.spikes == "events")
         except Exception as err:  # the model would not run on the skeleton: observe instead
             self.classification = "observed"
@@ -285,6 +276,11 @@ class SyopsCounter:
                        "syops.fold_bn(model) before counting)")
             self._watch_products({self.model: ""})
             return
+        if found.failure is not None:   # folds found on the real values; verdicts not
+            self.classification = "observed"
+            self._warn(f"the type probe could not run this model on random values "
+                       f"({found.failure}); every layer input is classified from the values "
+                       "it receives")
         if not self._neurons and any(any(s.values()) for s in found.binary.values()):
             self._warn("no spiking neuron recognised in the model, yet some layer inputs are "
                        "0/1: whether they are spikes rests on the observed values alone; "
@@ -293,34 +289,17 @@ class SyopsCounter:
         for module, tally in self._layers.items():
             tally.folded = options.fuse_bn and module in found.folds
             if options.classify == "probe":
-                tally.verdicts = self._verdicts(tally.name, found, kinds)
+                tally.verdicts = layer_verdicts(tally.name, found, kinds, options.spikes)
         for (scope, op), verdicts in found.ops.items():
             # the probe tests operands for 0/1 only: under the events and ternary
             # conventions, an operand's values decide (scaled spikes, event counts)
-            self._op_tally(scope, op).verdicts = (
+            self._sites.op_tally(scope, op).verdicts = (
                 verdicts if options.classify == "probe" and options.spikes == "binary"
                 else None)
         for (scope, op), error in found.op_errors.items():
             self._warn(f"{op} in {scope or 'the model'} not counted ({error})")
         modules = dict(self.model.named_modules())
         self._watch_products({modules[scope]: scope for scope, _ in found.ops})
-
-    def _verdicts(self, name: str, found, kinds: dict[str, str | None]) -> dict | None:
-        """Per call index of layer ``name``: may its input carry spikes (its values then
-        decide, call by call)? A layer fed a neuron kind that the input convention does not
-        price as spikes never can."""
-        spikes = self.options.spikes
-        verdicts = {}
-        for index, binary in (found.binary.get(name) or {}).items():
-            if spikes == "events":   # sums of spikes are event counts, not levels
-                binary = binary or found.integer.get((name, index), False)
-            if spikes != "binary" and (name, index) in found.data_fed:
-                binary = True   # scaled or signed spikes in the data: its values decide
-            feeder = found.fed.get((name, index))
-            if feeder is not None and not priced_as_spikes(kinds.get(feeder[0]), spikes):
-                binary = False
-            verdicts[index] = binary
-        return verdicts or None
 
     def _watch_products(self, scopes: dict[nn.Module, str]) -> None:
         """Count the functional products run inside ``scopes`` (none of their counted
@@ -331,74 +310,10 @@ class SyopsCounter:
             return
         inside = {m for scope in scopes for m in scope.modules()}
         suspend = [m for m in whole if m in inside]
-        watcher = ScopedProducts(self._count_products)
+        watcher = ScopedProducts(self._sites.products)
         self._handles += watcher.attach(scopes, suspend)
         if self.model in scopes:  # attached from inside the model's own pre-hook: enter now
             watcher.enter(scopes[self.model])
-
-    # --- call sites -------------------------------------------------------------------
-    def _site(self, tally: LayerTally, key: Any, make: Callable[[int], Any]) -> Site:
-        index = self._calls.get(key, 0)
-        self._calls[key] = index + 1
-        site = tally.sites.get(index)
-        if site is None:
-            site = tally.sites[index] = Site(len(self._sites), make(index))
-            self._sites.append(site)
-        return site
-
-    def _layer_site(self, tally: LayerTally, key: Any) -> Site:
-        def make(index: int) -> SiteCounts:
-            verdict = tally.verdict(index)
-            fixed = (not tally.synaptic or tally.declared == MULTI_LEVEL
-                     or (tally.declared is None and verdict is not None and not all(
-                         verdict if isinstance(verdict, tuple) else (verdict,))))
-            return SiteCounts(index, fixed=fixed, declared_spike=tally.declared == SPIKE,
-                              events=self.options.spikes == "events")
-        return self._site(tally, key, make)
-
-    def _op_tally(self, scope: str, op: str) -> LayerTally:
-        tally = self._ops.get((scope, op))
-        if tally is None:
-            tally = self._ops[(scope, op)] = LayerTally(scope, None, 0, op)
-        return tally
-
-    def _count_products(self, scope: str, op: str, rule: Callable, args: tuple,
-                        kwargs: dict) -> None:
-        try:
-            products = rule(args, kwargs)
-        except Exception as err:  # never break the user's forward; say what was not counted
-            self._warn(f"{op} in {scope or 'the model'} not counted "
-                       f"({type(err).__name__}: {err})")
-            return
-        tally = self._op_tally(scope, op)
-        for product in products:
-            self._count_product(tally, product)
-
-    def _count_product(self, tally: LayerTally, product: Product) -> None:
-        key = (tally.name, tally.type_name)
-        if isinstance(product, LayerCall):
-            tally.input_shape = tuple(product.x.shape)
-            dense = product.rule.dense(product.geometry, product.x,
-                                       torch.empty(product.output_shape, device="meta"))
-            self._measure.layer_call(self._layer_site(tally, key), product.rule,
-                                     product.geometry, product.x, dense)
-            return
-        live = self._live_operands(tally, product)
-        events = self.options.spikes == "events"
-        site = self._site(tally, key, lambda index: ProductSite(
-            index, a=OperandCounts(fixed=not live[0], events=events),
-            b=OperandCounts(fixed=not live[1], events=events)))
-        tally.input_shape = tuple(product.a.shape) if product.a is not None else ()
-        self._measure.product(site, product)
-
-    def _live_operands(self, tally: LayerTally, product: Contraction) -> tuple[bool, bool]:
-        """Which operands may carry spikes: tensors, not weights, binary in the probe."""
-        verdict = tally.verdict(self._calls.get((tally.name, tally.type_name), 0))
-        live = [t is not None and not fixed
-                for t, fixed in ((product.a, product.a_fixed), (product.b, product.b_fixed))]
-        if verdict is not None:
-            live = [ok and bool(v) for ok, v in zip(live, verdict)]
-        return live[0], live[1]
 
     # --- reading back -------------------------------------------------------------------
     def flush(self) -> None:
@@ -412,7 +327,7 @@ class SyopsCounter:
                 pending.record(flat[offset:offset + size])
                 offset += size
             self._pending.clear()
-        self._batches.close(len(self._sites))
+        self._batches.close(len(self._sites.sites))
 
     def add_samples(self, samples: int) -> None:
         """Count ``samples`` for the current batch (when the caller knows them, e.g. from
@@ -432,29 +347,10 @@ class SyopsCounter:
         if total < 1:
             raise ValueError("no samples were counted (the model never ran on a non-empty "
                              "batch); count some data, or pass report(samples=N)")
-        counted = [t.counts() for t in (*self._layers.values(), *self._ops.values())
-                   if t.sites]
-        neurons = [NeuronCounts(t.name, type(m).__name__, t.neurons, t.calls, t.updates,
-                                t.spikes, t.events, t.kind or "")
-                   for m, t in self._neurons.items() if t.calls]
-        modules = dict(self.model.named_modules())
-        by_ops = {type(modules[scope]).__name__ for scope, _ in self._ops if scope in modules}
-        ran = self._ran - by_ops
-        if self.options.strict and ran:
-            raise UncountedModulesError(
-                f"no counting rule for module types with parameters that ran: "
-                f"{', '.join(sorted(ran))}; register a rule with syops.register_rule "
-                "or run without strict")
-        types = set(self._uncounted.values())
-        options = self.options
-        return Report(
-            layer_counts=tuple(counted), samples=total, forwards=self.forwards,
-            params=sum(p.numel() for p in self.model.parameters()),
-            mode=options.mode, fuse_bn=options.fuse_bn, energy_model=self.energy_model,
-            not_counted=tuple(sorted(ran)), unused=tuple(sorted(types - self._ran - by_ops)),
-            classification=self.classification, notes=tuple(self.notes),
-            model=type(self.model).__name__,   # the class; the CLI gives its own name
-            neuron_counts=tuple(neurons), spikes=options.spikes, warnings=tuple(self.warnings),
-            batches=(self._batches.totals([s.counts for s in self._sites])
-                     if samples is None else ()),
-            options=options.to_dict())
+        return assemble_report(
+            self.model, self.options, self._layers, self._sites, self._neurons,
+            ran=self._ran, uncounted=set(self._uncounted.values()), samples=total,
+            forwards=self.forwards, energy=self.energy_model,
+            classification=self.classification, notes=self.notes, warnings=self.warnings,
+            batches=(self._batches.totals([s.counts for s in self._sites.sites])
+                     if samples is None else ()))

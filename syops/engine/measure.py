@@ -19,7 +19,7 @@ from torch import Tensor
 
 from syops.engine.ops import Contraction
 from syops.engine.rules import Rule
-from syops.engine.sites import OperandCounts, ProductSite, SiteCounts, join_levels
+from syops.engine.sites import OperandCounts, join_levels
 from syops.engine.spikes import call_statistics
 from syops.engine.tallies import Batches, Pending, Site
 from syops.options import Options
