@@ -74,7 +74,8 @@ def compare_command(names: tuple[str, ...], conventions: tuple[str, ...], counti
             own = data if name in mine else replace(data, time_first=False)
             profiled = profile(loaded, dataset, each, own, samples=samples, device=device,
                                diagnostics=diagnostics)
-            records.append(record(profiled, rate=counting.rate))
+            records.append(record(profiled, rate=counting.rate, latency=counting.latency,
+                                  fps=counting.fps))
             if conventions:
                 records[-1]["differences"] = differences(each.engine_options(family),
                                                          settings[0].engine_options(family))

@@ -39,6 +39,8 @@ class Counting:
     convention: str | None = None   # --convention: its options replace mode, BN and energy
     ann_baseline: bool = False      # --ann-baseline: the ReLU network and the break-even rate
     spikes: str = "binary"          # --spikes: which inputs are spikes (binary or events)
+    latency: float | None = None    # --latency SECONDS per inference: a chip's static term
+    fps: float | None = None        # --fps: inferences per second, the same from a rate
 
     def engine_options(self, family: str | None = None) -> dict:
         """count_syops's counting and energy options: the convention's (for a model of
@@ -115,10 +117,13 @@ def _longrun(save_every, save_to, resume) -> LongRun:
 
 
 def _counting(mode, no_fuse_bn, energy, rate, strict, convention=None,
-              ann_baseline=False, spikes="binary") -> Counting:
+              ann_baseline=False, spikes="binary", latency=None, fps=None) -> Counting:
     model, energy_file = energy
+    if latency is not None and fps is not None:
+        raise click.UsageError("--latency and --fps both give the time per inference; "
+                               "give one of them")
     counting = Counting(mode, not no_fuse_bn, model, rate, strict, energy_file,
-                        ann_baseline=ann_baseline, spikes=spikes)
+                        ann_baseline=ann_baseline, spikes=spikes, latency=latency, fps=fps)
     if convention is None:
         return counting
     given = [f"--{name.replace('_', '-')}" for name in ("mode", "no_fuse_bn", "energy", "spikes")
@@ -245,6 +250,11 @@ counting_options = _grouped(
     click.option("--ann-baseline", is_flag=True,
                  help="Also price the same network with ReLU for every spiking neuron, T = 1, "
                       "all MACs, and the input firing rate at which the SNN breaks even."),
+    click.option("--latency", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+                 help="Time per inference, for a chip preset's static energy (static power x "
+                      "latency; docs/energy.md)."),
+    click.option("--fps", type=click.FloatRange(0, min_open=True),
+                 help="Inferences per second: the static energy over 1 / FPS seconds."),
 )
 
 data_options = _grouped(

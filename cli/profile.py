@@ -56,6 +56,7 @@ def profile_command(model: str, counting: Counting, data: DataOptions, loading: 
         profiled = profile(loaded, dataset, counting, data, samples=data.samples, device=device,
                            diagnostics=diagnostics, longrun_options=longrun)
         if distributed.rank() == 0:
-            summary = record(profiled, rate=counting.rate, depth=out.depth, top=out.top)
+            summary = record(profiled, rate=counting.rate, depth=out.depth, top=out.top,
+                             latency=counting.latency, fps=counting.fps)
             emit_records([{**summary, "world_size": distributed.world_size()}], out,
                          diagnostics, layers=True)

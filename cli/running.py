@@ -105,7 +105,8 @@ def run_fingerprint(loaded: LoadedModel, dataset: SampleDataset, counting: Count
     if weights != RANDOM_INIT:
         weights = f"sha256:{longrun.file_digest(weights)}"
     info = dataset.info
-    options = {f.name: getattr(counting, f.name) for f in fields(counting) if f.name != "rate"}
+    options = {f.name: getattr(counting, f.name) for f in fields(counting)
+               if f.name not in ("rate", "latency", "fps")}  # pricing only: counts unchanged
     options |= {f.name: getattr(data, f.name) for f in fields(data)
                 if f.name not in ("samples", "max_batches", "workers", "data_root")}
     return longrun.fingerprint(

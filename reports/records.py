@@ -33,7 +33,8 @@ class Profiled:
 
 
 def record(profiled: Profiled, *, rate: float | None = None, depth: int | None = None,
-           top: int | None = None) -> dict[str, Any]:
+           top: int | None = None, latency: float | None = None,
+           fps: float | None = None) -> dict[str, Any]:
     """The record of one model; ``depth``/``top`` shape its ``layers`` list, never its totals."""
     report = profiled.report
     out = report.to_dict()
@@ -43,6 +44,8 @@ def record(profiled: Profiled, *, rate: float | None = None, depth: int | None =
         out["T"] = profiled.T
     if profiled.ann_baseline:
         out["ann_baseline"] = ann_baseline(report, profiled.T)
+    if latency is not None or fps is not None:  # a chip's static term over that time
+        out["energy_breakdown_mj"] = report.energy_breakdown(latency=latency, fps=fps)
     if rate is not None:
         out["rate"] = rate
         out["ec_at_rate_mj"] = report.ec(rate)

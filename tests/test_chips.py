@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from cli_helpers import TINY_ARGS, invoke, json_records, tiny  # noqa: F401
 from spikingjelly.activation_based import layer, neuron
 from torch import nn
 
@@ -164,3 +165,15 @@ def test_pilotnet_on_loihi2_by_hand():
                                                    10, 1]
     assert [m.cores for m in mapping.layers] == [10, 4, 1, 1, 1, 1, 1, 1, 1]
     assert mapping.cores == 21 and mapping.fits
+
+
+def test_cli_latency_and_fps_price_the_static_term(tiny):  # noqa: F811
+    record, = json_records("profile", tiny, *TINY_ARGS, "--energy", "loihi2", "--fps", "200")
+    parts = record["energy_breakdown_mj"]
+    # 0.232078 W for 1 / 200 s = 1.16039 mJ; the dynamic total is unchanged
+    assert parts["static"] == pytest.approx(0.232078 / 200 * 1e3)
+    assert parts["total"] == record["dc_mj"]
+    record, = json_records("profile", tiny, *TINY_ARGS, "--energy", "loihi", "--latency", "0.01")
+    assert record["energy_breakdown_mj"]["static"] == pytest.approx(0.29)  # 29 mW x 10 ms
+    both = invoke("profile", tiny, *TINY_ARGS, "--latency", "0.01", "--fps", "10")
+    assert both.exit_code == 2 and "give one of them" in both.output
