@@ -7,7 +7,7 @@ is a partial options object: the fields it sets replace the defaults.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 MODES = ("exact", "rate")

@@ -10,52 +10,68 @@ classification is a bug, not a convention). docs/energy.md and docs/cli.md descr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+from syops.options import Options
+
+_DEFAULTS = {f.name: f.default for f in fields(Options)}
+
+
+COUNTING = ("mode", "fuse_bn", "bn_macs", "spikes", "effective", "energy")
 
 
 @dataclass(frozen=True)
 class Convention:
-    """How one source counts: ``count_syops`` options and where they come from."""
+    """How one source counts: a partial ``syops.options.Options`` (the fields the source
+    sets; the others keep their defaults) and where it comes from."""
 
     name: str
     source: str
-    mode: str = "exact"                 # "exact" pairs, or "rate": dense x input firing rate
-    fuse_bn: bool = True                # BatchNorm folded into the preceding conv/linear
-    bn_macs: int = 2                    # MACs per element of a BatchNorm left in place
+    sets: Mapping[str, Any] = field(default_factory=dict)
     unfolded_families: tuple[str, ...] = ()  # model families whose BN stays even so
-    spikes: str = "binary"              # "events": integer inputs (residual sums) cost |k| ACs
-    effective: bool = False             # zero weights skipped (effective operations)
-    energy: str = "fp32"                # energy preset
     pricing: str | None = None          # "module:function" pricing a Report beyond the preset
+
+    def __post_init__(self) -> None:
+        Options(**self.sets)   # a convention's settings are valid options
+
+    def __getattr__(self, key: str) -> Any:
+        """A counting option as this convention sets it (else the default)."""
+        if key in _DEFAULTS:
+            return self.sets.get(key, _DEFAULTS[key])
+        raise AttributeError(key)
 
     def options(self, family: str | None = None) -> dict[str, Any]:
         """``count_syops`` keyword arguments for a model of ``family`` (e.g. "sew"; None when
         unknown: the convention's general BN rule applies)."""
-        options = {"mode": self.mode, "fuse_bn": self.fuse_bn and family not in
-                   self.unfolded_families, "bn_macs": self.bn_macs, "spikes": self.spikes,
-                   "energy": self.energy}
+        options = {key: getattr(self, key) for key in COUNTING if key != "effective"}
+        options["fuse_bn"] = self.fuse_bn and family not in self.unfolded_families
         if self.effective:
             options["effective"] = True
         return options
 
 
+def _convention(name: str, source: str, *, unfolded_families: tuple[str, ...] = (),
+                pricing: str | None = None, **sets: Any) -> Convention:
+    return Convention(name, source, sets, unfolded_families, pricing)
+
+
 CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
-    Convention("syops", "this tool's default: exact pairs, BN folded, binary spikes, fp32"),
-    Convention("aap2023", "the seed paper: dense x rate, BN folded for FSNN/DSNN and 2 MACs "
+    _convention("syops", "this tool's default: exact pairs, BN folded, binary spikes, fp32"),
+    _convention("aap2023", "the seed paper: dense x rate, BN folded for FSNN/DSNN and 2 MACs "
                "per element in its SEW rows", mode="rate", unfolded_families=("sew",)),
-    Convention("spikformer2023", "Spikformer (Zhou et al. 2023): image-facing layer MACs, every "
+    _convention("spikformer2023", "Spikformer (Zhou et al. 2023): image-facing layer MACs, every "
                "other op dense x input firing rate over all T steps, residual sums as events",
                mode="rate", spikes="events"),
-    Convention("neurobench", "NeuroBench (Yik et al. 2025): effective operations, zero weights "
+    _convention("neurobench", "NeuroBench (Yik et al. 2025): effective operations, zero weights "
                "and zero inputs skipped, per sample; -1/0/1 inputs cost ACs",
                effective=True, spikes="ternary"),
-    Convention("syops-counter", "the old syops-counter: BN 2 MACs per element, dense x rate",
+    _convention("syops-counter", "the old syops-counter: BN 2 MACs per element, dense x rate",
                mode="rate", fuse_bn=False),
-    Convention("sj-opcounter", "SpikingJelly 2.0 op_counter: BN 1 MAC per element, memory "
+    _convention("sj-opcounter", "SpikingJelly 2.0 op_counter: BN 1 MAC per element, memory "
                "and neuron-state costs included", fuse_bn=False, bn_macs=1,
                energy="horowitz-memory"),
-    Convention("lemaire2022", "Lemaire et al. 2022 as LEAT-EDGE/qualia-plugin-snn codes it: "
+    _convention("lemaire2022", "Lemaire et al. 2022 as LEAT-EDGE/qualia-plugin-snn codes it: "
                "potentials, weights, biases, inputs/outputs, operations and addressing per "
                "layer (syops.energy.lemaire); int32 operations", energy="int32",
                pricing="syops.energy.lemaire:lemaire_energy"),
