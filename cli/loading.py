@@ -156,7 +156,7 @@ def nir_model(path: Path, dt: float | None) -> LoadedModel:
     """A NIR graph (``syops.nir``) run at ``dt``; a file it cannot run is one ValueError."""
     from syops import nir
     module = nir.load(path, dt=nir.DEFAULT_DT if dt is None else dt)
-    return LoadedModel(module, path.stem, str(path), None, (
+    return LoadedModel(module, f"{path.stem} (dt {module.dt:g} s)", str(path), None, (
         f"NIR graph run at dt = {module.dt:g} s; it takes [T, B, ...] (--time-first for "
         "[N, T, ...] data)",))
 
