@@ -199,6 +199,16 @@ def _plot_path(ctx, param, value: str | None) -> str | None:
     return _writable(ctx, param, value)
 
 
+def _columns(ctx, param, value: str | None) -> tuple[str, ...]:
+    """``A,B,...`` as table column names, each one some table has (``--columns``)."""
+    from syops.reports.tables import column_keys, unknown_columns
+    names = tuple(c.strip() for c in (value or "").split(",") if c.strip())
+    if unknown_columns(names):
+        raise click.BadParameter(f"no column {unknown_columns(names)[0]!r}; choose from "
+                                 f"{', '.join(column_keys())}", ctx, param)
+    return names
+
+
 def _arch_args(ctx, param, value: str | None) -> dict | None:
     try:
         return parse_kwargs(value) if value is not None else None
@@ -315,9 +325,7 @@ FORMAT_OPTIONS = (
                  metavar="FILE",
                  help="Write the output to FILE instead of stdout: a new or regular file, "
                       "replaced atomically; - for stdout."),
-    click.option("--columns", metavar="A,B,...",
-                 callback=lambda ctx, param, value: tuple(
-                     c.strip() for c in (value or "").split(",") if c.strip()),
+    click.option("--columns", metavar="A,B,...", callback=_columns,
                  help="Table columns to show, by name without the unit (e.g. "
                       "model,T,MACs,ACs,DC); the naming column always stays."),
     click.option("--caption", metavar="TEXT", help="Caption of the LaTeX table (totals)."),

@@ -44,16 +44,6 @@ def frames(records: list[dict[str, Any]], layers: bool,
     return [(title, tables.choose_columns(frame, columns)) for title, frame in found]
 
 
-def check_columns(records: list[dict[str, Any]], layers: bool, columns: Iterable[str]) -> None:
-    """One clear error for a ``--columns`` name that no table has."""
-    unknown = tables.unknown_columns([f for _, f in frames(records, layers)], columns)
-    if unknown:
-        known = dict.fromkeys(tables.column_key(c) for _, f in frames(records, layers)
-                              for c in f.columns)
-        raise UsageError(f"--columns: no column {unknown[0]!r}; choose from "
-                         f"{', '.join(known)}")
-
-
 def table_renderables(records: list[dict[str, Any]], layers: bool,
                       columns: Iterable[str] = (), width: int | None = None) -> list:
     """The per-layer tables (with ``layers``) and the totals table, each fitted to ``width``
@@ -174,7 +164,6 @@ def emit_records(records: list[dict[str, Any]], out: Output, diagnostics: Diagno
                  layers: bool, comparison: bool = False) -> None:
     """Write ``records`` to stdout or ``--output`` and the figure to ``--plot`` (with
     ``comparison``: the comparison figure, else the per-layer one), all files or none."""
-    check_columns(records, layers, out.columns)
     output = file_output(out)
     files: dict[str, str | bytes] = {}
     if out.plot:

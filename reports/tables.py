@@ -109,8 +109,16 @@ def layer_frame(record: dict[str, Any]) -> pd.DataFrame:
              "energy (µJ)": number(layer["energy_pj"], 1e6, 2),
              "share (%)": percent(layer["energy_pj"] / total_pj if total_pj else None)}
             for layer in record["layers"]]
-    return pd.DataFrame(rows, columns=["name", "type", "signal", "calls", "SyOPs (M)", "ACs (M)",
-                                       "MACs (M)", "input rate (%)", "energy (µJ)", "share (%)"])
+    return pd.DataFrame(rows, columns=list(LAYER_COLUMNS))
+
+
+LAYER_COLUMNS = ("name", "type", "signal", "calls", "SyOPs (M)", "ACs (M)", "MACs (M)",
+                 "input rate (%)", "energy (µJ)", "share (%)")
+# every column a totals table can have (those after "EC" only with their options)
+SUMMARY_COLUMNS = ("model", "convention", "params (M)", "T", "samples", "MACs (G)", "ACs (G)",
+                   "SyOPs (G)", "neuron rate (%)", "input rate (%)", "DC (mJ)", "EC (mJ)",
+                   "EC @ rate (mJ)", "DC vs first", "ANN (mJ)",
+                   "break-even rate: compute / memory", "differs from first")
 
 
 TOTAL = "total"
@@ -146,7 +154,7 @@ def layers_csv_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 def column_key(label: str) -> str:
     """What ``--columns`` calls a column: its label without the unit, lower case
     ("MACs (G)" -> "macs")."""
-    return label.split(" (")[0].strip().lower()
+    return re.sub(r"^ec @ \S+", "ec @ rate", label.split(" (")[0].strip().lower())
 
 
 def choose_columns(frame: pd.DataFrame, columns: Iterable[str] | None) -> pd.DataFrame:
@@ -159,10 +167,14 @@ def choose_columns(frame: pd.DataFrame, columns: Iterable[str] | None) -> pd.Dat
     return frame[list(dict.fromkeys([frame.columns[0], *chosen]))]
 
 
-def unknown_columns(frames: Iterable[pd.DataFrame], columns: Iterable[str]) -> list[str]:
-    """The ``columns`` no frame has (for one clear error instead of an empty table)."""
-    known = {column_key(c) for frame in frames for c in frame.columns}
-    return [c for c in columns if c.lower() not in known]
+def column_keys() -> list[str]:
+    """The names ``--columns`` takes, in table order."""
+    return list(dict.fromkeys(column_key(c) for c in (*SUMMARY_COLUMNS, *LAYER_COLUMNS)))
+
+
+def unknown_columns(columns: Iterable[str]) -> list[str]:
+    """The ``columns`` no table has (for one clear error instead of an empty table)."""
+    return [c for c in columns if c.lower() not in column_keys()]
 
 
 def min_width(frame: pd.DataFrame, column: str) -> int:
