@@ -176,7 +176,8 @@ def predict(measurement: Measurement, files: Path | None, rate: float = RATE) ->
         record["measured_mj"] = measurement.dynamic_mj
     description = chip(measurement.chip)
     if measurement.builder is None or not description.priced:
-        return {**record, "predicted_mj": None, "terms_mj": None, "residual_pct": None,
+        return {**record, "predicted_mj": None, "predicted_dynamic_mj": None, "terms_mj": None,
+                "static_note": f"{description.name}: no prediction", "residual_pct": None,
                 "residual_dynamic_pct": None, "implied_rate": None, "cores_estimated": None,
                 "fits": None, "rebuilt": True, "rebuilt_parts": REBUILT,
                 "network_from": "no architecture published"}
