@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import os
 import pickle
+import socket
+import threading
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Callable, Mapping, TypeVar
 
 import torch
@@ -22,6 +26,11 @@ from syops.report import Report
 
 LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 BACKENDS = {"cpu": "gloo", "cuda": "nccl"}
+MAX_WORLD = 1 << 16
+"""The most processes a launch may declare (WORLD_SIZE)."""
+RENDEZVOUS_SECONDS = 300.0
+"""How long the ranks wait for each other by default (SYOPS_RENDEZVOUS_SECONDS)."""
+RESOLVE_SECONDS = 10.0
 T = TypeVar("T")
 
 
@@ -52,9 +61,57 @@ def launch_from_env(env: Mapping[str, str] | None = None) -> Launch | None:
         launch = Launch(*(int(env[name]) for name in LAUNCH_VARIABLES))
     except ValueError:
         raise ValueError("RANK, WORLD_SIZE and LOCAL_RANK must be integers") from None
+    if not 1 <= launch.world_size <= MAX_WORLD:
+        raise ValueError(f"WORLD_SIZE {launch.world_size} is not a number of processes "
+                         f"(1..{MAX_WORLD}); launch with torchrun, or unset RANK, WORLD_SIZE "
+                         f"and LOCAL_RANK")
     if not 0 <= launch.rank < launch.world_size:
         raise ValueError(f"RANK {launch.rank} is outside WORLD_SIZE {launch.world_size}")
+    if not 0 <= launch.local_rank < launch.world_size:
+        raise ValueError(f"LOCAL_RANK {launch.local_rank} is outside WORLD_SIZE "
+                         f"{launch.world_size}")
     return launch
+
+
+def rendezvous_address(env: Mapping[str, str] | None = None) -> tuple[str, int]:
+    """MASTER_ADDR and MASTER_PORT of a launch of several processes, checked: the port a
+    number, the host resolvable within ``RESOLVE_SECONDS``."""
+    env = os.environ if env is None else env
+    host, port = env.get("MASTER_ADDR"), env.get("MASTER_PORT", "")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"a launch of several processes needs MASTER_ADDR and MASTER_PORT "
+                         f"(a port 1..65535), not {host!r} and {port!r}; launch with torchrun, "
+                         f"or unset RANK, WORLD_SIZE and LOCAL_RANK")
+    try:
+        within(RESOLVE_SECONDS, lambda: socket.getaddrinfo(host, int(port)))
+    except (OSError, TimeoutError):
+        raise ValueError(f"MASTER_ADDR {host!r} does not resolve to an address; give the "
+                         f"host of rank 0, or unset RANK, WORLD_SIZE and LOCAL_RANK for a "
+                         f"plain run") from None
+    return host, int(port)
+
+
+def within(seconds: float, work: Callable[[], T]) -> T:
+    """``work()`` in a helper thread, waited on from this one (so Ctrl-C ends the wait);
+    TimeoutError after ``seconds``."""
+    done: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            done["value"] = work()
+        except BaseException as exc:  # handed to the waiting thread
+            done["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + seconds
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(0.1)
+    if thread.is_alive():
+        raise TimeoutError(f"still waiting after {seconds:g} s")
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
 
 
 def backend_for(device: str) -> str:
@@ -72,11 +129,33 @@ def init_from_env(device: str, launch: Launch) -> bool:
     was started here (the caller then ends it with ``dist.destroy_process_group``)."""
     if dist.is_initialized():
         return False
+    host, port = rendezvous_address() if launch.world_size > 1 else ("", 0)
     if torch.device(device).type == "cuda":
         torch.cuda.set_device(launch.local_rank)
-    dist.init_process_group(backend_for(device), rank=launch.rank,
-                            world_size=launch.world_size)
+    wait = rendezvous_seconds()
+    try:
+        within(wait + 5, lambda: dist.init_process_group(
+            backend_for(device), rank=launch.rank, world_size=launch.world_size,
+            timeout=timedelta(seconds=wait)))
+    except (TimeoutError, RuntimeError) as exc:  # torch's DistStoreError is a RuntimeError
+        raise ValueError(f"rank {launch.rank} waited {wait:g} s for the {launch.world_size} "
+                         f"ranks at {host}:{port} without meeting them ({type(exc).__name__}); "
+                         f"start every rank (torchrun --nproc_per_node N), or unset RANK, "
+                         f"WORLD_SIZE and LOCAL_RANK for a plain run") from None
     return True
+
+
+def rendezvous_seconds() -> float:
+    """How long the ranks wait for each other: ``SYOPS_RENDEZVOUS_SECONDS``, else 300."""
+    text = os.environ.get("SYOPS_RENDEZVOUS_SECONDS", str(RENDEZVOUS_SECONDS))
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 86400:
+        raise ValueError(f"SYOPS_RENDEZVOUS_SECONDS {text!r} is not a number of seconds "
+                         f"(0 < s <= 86400)")
+    return seconds
 
 
 def active() -> bool:
