@@ -50,14 +50,29 @@ def open_dataset(loaded: LoadedModel, data: DataOptions) -> SampleDataset:
     if spec.uses_T:
         T = data.time_steps or (loaded.info.T if loaded.info else None)
     options = {"skip_bad": True} if data.skip_bad else {}
-    if data.data_root is None and data.samples:
-        options["size"] = data.samples
+    if data.samples:
+        options["size" if data.data_root is None else "limit"] = data.samples
     dataset = get_dataset(spec.name, data.data_root, T=T, **options)
+    check_event_shape(loaded, dataset)
     if data.dataset and dataset.info.synthetic:
         dataset.warnings = (f"no --data-root: {spec.name} is a seeded synthetic stand-in, not "
                             f"the real data; pass --data-root DIR (where {spec.name} lies, "
                             f"see docs/data.md) to profile on it",)
     return dataset
+
+
+def check_event_shape(loaded: LoadedModel, dataset: SampleDataset) -> None:
+    """A reference model takes event frames of one size: refuse a named event data set of
+    another (a convolutional net would run, and count a network nobody trained)."""
+    info, shape = loaded.info, dataset.info.sample_shape
+    if info is None or dataset.info.T is None or info.T == 1:
+        return
+    if tuple(shape[1:]) != tuple(info.input_shape[1:]):
+        raise UsageError(f"{info.name} takes frames [T, {', '.join(map(str, info.input_shape[1:]))}]"
+                         f" ({info.dataset}), but {dataset.info.name} gives [T, "
+                         f"{', '.join(map(str, shape[1:]))}]; profile a model made for "
+                         f"{dataset.info.name} (see syops models), or yours with --arch "
+                         f"FILE.py:NAME")
 
 
 def item_count(dataset: SampleDataset, data: DataOptions, samples: int | None) -> int:

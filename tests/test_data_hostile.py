@@ -1,6 +1,7 @@
 """Hostile data files (issue 13): huge declared sizes, garbage recordings, empty windows,
 odd polarities, non-finite frames, skip_bad per sample, errors from DataLoader workers."""
 
+import os
 import struct
 import sys
 import warnings
@@ -15,7 +16,7 @@ from torch.utils.data import DataLoader
 import syops.data.npz
 from cli_helpers import invoke, one_error_line
 from data_fixtures import (AEDAT20_HEADER, EventArrays, address_space_limited, aedat31_bytes,
-                           make_events, reference_frames, save_events_npz, write_cifar10dvs_tree,
+                           make_events, reference_frames, save_events_npz, time_limited, write_cifar10dvs_tree,
                            write_gesture_tree, write_image_folder)
 from syops.data import DataError, get_dataset
 from syops.data.aedat import read_aedat20_cifar10dvs
@@ -387,3 +388,80 @@ def test_recording_larger_than_the_bound(tmp_path, monkeypatch):
     monkeypatch.setattr(syops.data.aedat, "MAX_RECORDING_BYTES", path.stat().st_size - 1)
     data = get_dataset("cifar10-dvs", tmp_path, T=T, split="train")
     expect_named_error(path, lambda: data[0], f"is {path.stat().st_size} bytes, more than")
+
+
+# ---------------------------------------------------------------- issue 24: readers
+def shd_samples(count: int):
+    return [([0.1, 0.2, 0.3], [1, 2, 3], index % 20) for index in range(count)]
+
+
+@linux_only
+def test_shd_external_link_to_a_fifo_is_refused_not_followed(tmp_path):
+    import h5py
+    from data_writers_more import write_shd_file
+    fifo = tmp_path / "fifo.h5"
+    os.mkfifo(fifo)
+    path = write_shd_file(tmp_path / "shd_test.h5", shd_samples(2))
+    with h5py.File(path, "a") as h5:
+        del h5["labels"]
+        h5["labels"] = h5py.ExternalLink(str(fifo), "labels")
+    with time_limited(20):
+        expect_named_error(path, lambda: get_dataset("shd", tmp_path, T=2),
+                           "labels is an external link to")
+
+
+@linux_only
+def test_shd_external_storage_is_refused(tmp_path):
+    import h5py
+    from data_writers_more import write_shd_file
+    fifo = tmp_path / "labels.bin"
+    os.mkfifo(fifo)
+    path = write_shd_file(tmp_path / "shd_test.h5", shd_samples(2))
+    with h5py.File(path, "a") as h5:
+        del h5["labels"]
+        h5.create_dataset("labels", (2,), dtype=np.uint16, external=[(str(fifo), 0, 4)])
+    with time_limited(20):
+        expect_named_error(path, lambda: get_dataset("shd", tmp_path, T=2),
+                           "labels keeps its data outside the file")
+
+
+def test_skip_bad_checks_only_the_samples_the_run_uses(tmp_path, monkeypatch):
+    """--samples N --skip-bad reads N good samples, not every declared one."""
+    from data_writers_more import write_shd_file
+    from syops.data import shd
+    write_shd_file(tmp_path / "shd_test.h5", shd_samples(300))
+    reads = []
+    original = shd.SHDReader.__call__
+    monkeypatch.setattr(shd.SHDReader, "__call__",
+                        lambda self, sample: reads.append(sample.key) or original(self, sample))
+    dataset = get_dataset("shd", tmp_path, T=2, skip_bad=True, limit=3)
+    assert reads == [0, 1, 2] and len(dataset) == 3
+    assert len(get_dataset("shd", tmp_path, T=2, skip_bad=True)) == 300
+
+
+@linux_only
+def test_cifar_batch_of_a_million_records_is_refused_before_reading(tmp_path):
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    with open(folder / "test_batch.bin", "wb") as stream:  # sparse: 3 GB of holes
+        stream.truncate(10 ** 6 * 3073)
+    with memory_guard(), time_limited(20):
+        expect_named_error(folder / "test_batch.bin",
+                           lambda: get_dataset("cifar10", tmp_path), "more than 60,000 records")
+
+
+def test_event_model_on_event_data_of_another_size_is_refused():
+    result = invoke("profile", "fsnn7", "--dataset", "n-mnist", "-T", "2", "--samples", "1")
+    assert result.exit_code == 2
+    assert "fsnn7 takes frames [T, 2, 128, 128] (dvs-gesture), but n-mnist gives [T, 2, 34, " \
+           "34]" in one_error_line(result)
+
+
+def test_a_named_data_set_without_data_root_says_it_is_synthetic_once():
+    result = invoke("profile", "fsnn7", "--dataset", "dvs-gesture", "-T", "2", "--samples", "1",
+                    "--format", "json")
+    assert result.exit_code == 0
+    assert result.stderr.count("no --data-root: dvs-gesture is a seeded synthetic stand-in") == 1
+    assert "--data-root DIR" in result.stderr
+    quiet_default = invoke("profile", "fsnn7", "-T", "2", "--samples", "1", "--format", "json")
+    assert "synthetic stand-in" not in quiet_default.stderr

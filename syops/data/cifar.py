@@ -25,6 +25,9 @@ SIDE = 32
 PIXEL_BYTES = 3 * SIDE * SIDE
 SAMPLE_SHAPE = (3, SIDE, SIDE)
 BINARY_PAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
+MAX_RECORDS = 60_000
+"""Records a batch file may hold (CIFAR-10's hold 10,000, CIFAR-100's train.bin 50,000):
+a larger file is refused before its labels are read."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ def find_binary_folder(spec: CifarFormat, root: Path, split: str) -> Path:
 def index_batch(spec: CifarFormat, path: Path, skips: SkipLog) -> List[Sample]:
     """One sample per record of a batch file, checking its size and labels."""
     size = regular_file_size(path)
+    if size > MAX_RECORDS * spec.record_bytes:
+        raise broken_file(path, f"is {size:,} bytes, more than {MAX_RECORDS:,} records (real "
+                          f"batch files hold 10,000 or 50,000)")
     if size == 0 or size % spec.record_bytes:
         raise broken_file(path, f"is {size} bytes, not a positive multiple of the "
                           f"{spec.record_bytes}-byte {spec.name} record (truncated, or the "

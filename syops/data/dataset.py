@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
@@ -13,6 +14,9 @@ from torch.utils.data import Dataset, default_collate
 from syops.data.errors import DataError
 
 T_ = TypeVar("T_")
+GOOD_SAMPLES_NEEDED: ContextVar[Optional[int]] = ContextVar("good_samples_needed", default=None)
+"""Under skip_bad, how many readable samples a build checks for (``limit`` of get_dataset:
+the run's --samples), so a file declaring 10^6 samples costs what the run reads."""
 
 
 @dataclass(frozen=True)
@@ -197,9 +201,17 @@ def assemble(info: DatasetInfo, samples: Sequence[Sample], reader: Reader,
 
 def _readable_samples(samples: Sequence[Sample], reader: Reader,
                       skips: SkipLog) -> List[Sample]:
-    """The samples that read without error; each bad one is left out on its own (a broken
-    window of a recording does not take the recording's good windows with it)."""
-    return [sample for sample in samples if skips.readable(sample.path, lambda: reader(sample))]
+    """The samples that read without error, at most ``GOOD_SAMPLES_NEEDED``; each bad one
+    is left out on its own (a broken window of a recording does not take the recording's
+    good windows with it)."""
+    needed = GOOD_SAMPLES_NEEDED.get()
+    good: List[Sample] = []
+    for sample in samples:
+        if needed is not None and len(good) >= needed:
+            break
+        if skips.readable(sample.path, lambda: reader(sample)):
+            good.append(sample)
+    return good
 
 
 def _no_samples_error(info: DatasetInfo, skipped: Sequence[Skipped]) -> DataError:

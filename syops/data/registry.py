@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from syops.data import cifar, cifar10_dvs, gesture, idx, images, nmnist, shd
-from syops.data.dataset import Reader, SampleDataset
+from syops.data.dataset import GOOD_SAMPLES_NEEDED, Reader, SampleDataset
 from syops.data.dvs import DEFAULT_T, frames_shape
 from syops.data.errors import DataError
 from syops.data.synthetic import (DEFAULT_SEED, DEFAULT_SIZE, SyntheticEventFrames,
@@ -108,7 +108,8 @@ def get_dataset(name: str, root: Union[str, os.PathLike, None] = None, *, T: Opt
     to images). ``split`` is "train" or "test". Options: ``skip_bad`` (leave out broken files,
     listed in ``dataset.skipped``); synthetic only: ``seed`` (default 0), ``size`` (default 8
     items); cifar10-dvs from a root: ``train_ratio`` (default 0.9); shd from a root:
-    ``split_by`` ("time", the default, or "number"). Raises DataError on any problem.
+    ``split_by`` ("time", the default, or "number"); from a root with ``skip_bad``: ``limit``
+    (the good samples to find; the rest are not checked). Raises DataError on any problem.
     """
     if is_user_data(name):  # a tensor file or FILE.py:NAME (syops.data.user)
         return open_user_data(str(name))
@@ -123,8 +124,13 @@ def get_dataset(name: str, root: Union[str, os.PathLike, None] = None, *, T: Opt
         size = _checked_int(options.get("size", DEFAULT_SIZE), "size", minimum=1)
         return build_synthetic(spec.name, spec.num_classes, spec.sample_shape(T), T,
                                spec.synthetic_reader(T, seed), split, seed, size)
+    limit = options.pop("limit", None)
     _check_options(spec, options, spec.real_options, "with a data root")
-    return spec.build_real(spec.name, _checked_root(root), T, split, skip_bad, **options)
+    needed = GOOD_SAMPLES_NEEDED.set(limit and _checked_int(limit, "limit", minimum=1))
+    try:
+        return spec.build_real(spec.name, _checked_root(root), T, split, skip_bad, **options)
+    finally:
+        GOOD_SAMPLES_NEEDED.reset(needed)
 
 
 def find_spec(name: str) -> DatasetSpec:

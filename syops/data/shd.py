@@ -100,11 +100,20 @@ def index_shd(path: Path, skips: SkipLog) -> List[Sample]:
 def spike_datasets(h5: Any, path: Path) -> Tuple[Any, Any, Any]:
     """spikes/times, spikes/units and labels, checked: 1-D, equal lengths, ragged numbers."""
     h5py = h5py_module()
+    for name in ("spikes", *KEYS):  # an external link or storage could name a FIFO or device
+        link = h5.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise broken_file(path, f"{name} is an external link to {link.filename}; SHD files "
+                              f"hold their own data")
     found = [key for key in KEYS if isinstance(h5.get(key), h5py.Dataset)]
     if len(found) != len(KEYS):
         missing = ", ".join(key for key in KEYS if key not in found)
         raise broken_file(path, f"lacks the SHD dataset(s) {missing}")
     times, units, labels = (h5[key] for key in KEYS)
+    for key in KEYS:
+        if h5[key].external or h5[key].is_virtual:
+            raise broken_file(path, f"{key} keeps its data outside the file (external or "
+                              f"virtual storage); SHD files hold their own data")
     lengths = {key: h5[key].shape for key in KEYS}
     if any(len(shape) != 1 for shape in lengths.values()) or \
             len({shape[0] for shape in lengths.values()}) != 1:
