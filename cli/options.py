@@ -245,11 +245,12 @@ counting_options = _grouped(
                  help="Energy model: a Horowitz 45 nm preset (synaptic only), horowitz-memory "
                       "(with neuron updates and memory traffic), a chip (loihi, truenorth, "
                       "spinnaker, spinnaker2), or a TOML file (docs/energy.md)."),
-    click.option("--spikes", type=click.Choice(["binary", "events"]), default="binary",
-                 show_default=True,
+    click.option("--spikes", type=click.Choice(["binary", "events", "ternary"]),
+                 default="binary", show_default=True,
                  help="binary: only 0/1 inputs are spikes (the paper's); events: integer inputs "
                       "(event counts, residual sums) cost |k| ACs per weight, inputs of one "
-                      "non-zero level one AC per non-zero."),
+                      "non-zero level one AC per non-zero; ternary: -1/0/1 inputs are spikes "
+                      "(NeuroBench)."),
     click.option("--rate", type=click.FloatRange(0, 1), default=None,
                  help="Also report EC at this assumed uniform firing rate (0..1)."),
     click.option("--strict", is_flag=True,

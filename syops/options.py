@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
+from syops.engine.sites import SPIKE_CONVENTIONS
+
 MODES = ("exact", "rate")
 CLASSIFICATIONS = ("probe", "observed")
-SPIKE_CONVENTIONS = ("binary", "events", "ternary")
 SIGNAL_KINDS = ("spike", "multi-level")
 
 

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 SPIKE, EVENTS, MULTI_LEVEL, MIXED = "spike", "events", "multi-level", "mixed"
-SPIKE_CONVENTIONS = ("binary", "events")
+SPIKE_CONVENTIONS = ("binary", "events", "ternary")
 
 
 @dataclass(frozen=True)
