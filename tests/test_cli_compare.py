@@ -4,7 +4,10 @@ import json
 
 import pytest
 
-from cli_helpers import TINY_ARGS, invoke, json_records, tiny  # noqa: F401 (fixture)
+import cli_helpers
+from cli_helpers import TINY_ARGS, invoke, json_records, one_error_line
+
+tiny = cli_helpers.tiny  # the fixture
 
 SUMMARY_TYPES = {"model": str, "params": int, "T": int, "samples": int, "data": str,
                  "mode": str, "fuse_bn": bool, "energy_preset": str, "macs": (int, float),
@@ -109,3 +112,79 @@ def test_svg_plot(tiny, tmp_path):
     plot = tmp_path / "plot.svg"
     assert invoke("compare", tiny, *TINY_ARGS, "-q", "--plot", plot).exit_code == 0
     assert b"<svg" in plot.read_bytes()[:1000]
+
+
+MYNET = """
+from torch import nn
+from spikingjelly.activation_based import layer, neuron
+
+
+class Net(nn.Module):
+    \"\"\"[T, B, 2, 128, 128] events -> 11 logits: conv 8x8/8 (4 channels), IF, linear.\"\"\"
+
+    def __init__(self):
+        super().__init__()
+        self.conv = layer.Conv2d(2, 4, 8, stride=8, bias=False, step_mode="m")
+        self.sn = neuron.IFNode(step_mode="m")
+        self.fc = layer.Linear(4 * 16 * 16, 11, step_mode="m")
+
+    def forward(self, x):
+        return self.fc(self.sn(self.conv(x)).flatten(2)).mean(0)
+"""
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """The issue's command: the user's model on their [B, T, ...] data beside reference
+    models; sew7b's samples fit the data at -T 2, resnet18's (3 x 224 x 224) do not."""
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("mine")
+    (folder / "mynet.py").write_text(MYNET)
+    rng = np.random.default_rng(0)
+    np.savez(folder / "mine.npz", x=(rng.random((3, 2, 2, 128, 128)) < 0.1).astype("float32"))
+    args = ["compare", f"{folder / 'mynet.py'}:Net", "sew7b", "resnet18",
+            "--dataset", folder / "mine.npz", "--time-first", "-T", "2", "--samples", "3"]
+    result = invoke(*args, "--format", "json", "--plot", folder / "compare.png")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout), result.stderr, folder, args
+
+
+def test_compare_mixes_the_users_model_and_reference_models(mixed):
+    records, stderr, folder, _ = mixed
+    mine, sew, resnet = records
+    assert [r["model"] for r in records] == ["Net", "sew7b", "resnet18"]
+    # the user's model and sew7b ran on the user's data; resnet18 on its own stand-in
+    assert not mine["synthetic_data"] and not sew["synthetic_data"] and resnet["synthetic_data"]
+    assert "mine.npz" in mine["data"] and "mine.npz" in sew["data"]
+    assert "imagenet" in resnet["data"]
+    assert "resnet18 takes samples of [3, 224, 224], the data given has [2, 2, 128, 128]" \
+        in stderr
+    assert mine["samples"] == sew["samples"] == resnet["samples"] == 3
+    # T of the user's model is what its neurons saw: the data's 2 steps; the ANN has none
+    assert (mine["T"], sew["T"]) == (2, 2)
+    # dense counts by hand: conv 4 x 16 x 16 outputs x 2 x 8 x 8 weights, fc 1024 x 11, per step
+    assert mine["syops"] == 2 * (4 * 16 * 16 * 2 * 8 * 8 + 4 * 16 * 16 * 11)
+    assert (folder / "compare.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_reference_models_count_the_same_dense_operations_on_the_users_data(mixed):
+    records, *_ = mixed
+    alone, = json_records("compare", "sew7b", "-T", "2")
+    assert records[1]["syops"] == alone["syops"]   # dense SyOPs do not depend on the data
+
+
+def test_mixed_compare_as_one_latex_table(mixed):
+    *_, args = mixed
+    result = invoke(*args, "--format", "latex")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count(r"\begin{table}") == 1
+    rows = [line for line in result.stdout.splitlines() if line.endswith(r"\\")][1:]
+    assert [row.split(" & ")[0] for row in rows] == ["Net", "sew7b", "resnet18"]
+
+
+def test_arch_and_time_first_need_a_model_of_the_users():
+    for option in (["--arch", "fsnn7"], ["--time-first"]):
+        result = invoke("compare", "sew7b", "fsnn7", "-T", "2", *option)
+        assert result.exit_code == 2
+        assert option[0] in one_error_line(result)

@@ -5,11 +5,13 @@ import math
 
 import pytest
 
-from cli_helpers import tiny  # noqa: F401 (fixture)
+import cli_helpers
 from syops.report import LayerCounts, Report
 from syops.reports.files import to_json, write_atomically
 from syops.reports.layers import layers_by_depth, prefix, top_layers
 from syops.reports.tables import markdown_table, number, summary_frame
+
+tiny = cli_helpers.tiny  # the fixture
 
 
 def counts(name, type_="Conv2d", macs=0, ones=0, elements=0):
@@ -101,7 +103,7 @@ def test_tables_fit_80_columns_without_breaking_a_number(records, layers):
         assert any(line.startswith("│ DC (mJ)") for line in lines)
 
 
-def test_columns_choose_what_every_table_shows(tiny):  # noqa: F811 (the fixture)
+def test_columns_choose_what_every_table_shows(tiny):
     from cli_helpers import TINY_ARGS, invoke, one_error_line
 
     result = invoke("profile", tiny, *TINY_ARGS, "--format", "markdown",
@@ -127,7 +129,7 @@ def test_every_totals_column_can_be_chosen():
             for c in frame.columns} == dict.fromkeys(frame.columns, True)
 
 
-def test_latex_caption_label_and_one_environment_per_table(tiny):  # noqa: F811
+def test_latex_caption_label_and_one_environment_per_table(tiny):
     from cli_helpers import TINY_ARGS, invoke
 
     result = invoke("profile", tiny, *TINY_ARGS, "--format", "latex", "--caption",

@@ -7,9 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from cli_helpers import TINY_ARGS, json_records, tiny  # noqa: F401 (fixture)
+import cli_helpers
+from cli_helpers import TINY_ARGS, json_records
 from syops import PRESETS, EnergyModel, count_syops
 from syops.energy import energy_model, load_energy_file
+
+tiny = cli_helpers.tiny  # the fixture
 
 
 def test_horowitz_presets():
@@ -122,7 +125,7 @@ def test_firing_rate_is_the_neuron_rate_papers_cite():
     assert payload["firing_rate"] == 1.0 and "firing_rate" in payload["deprecated_keys"]
 
 
-def test_python_and_cli_json_share_one_schema(tiny):  # noqa: F811 (the fixture)
+def test_python_and_cli_json_share_one_schema(tiny):
     from syops.report import SCHEMA_VERSION
 
     cli, = json_records("profile", tiny, *TINY_ARGS)
