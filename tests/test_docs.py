@@ -149,7 +149,12 @@ def test_readme_cli_quick_start_runs_as_shown(user_files, monkeypatch):
 
 
 def test_readme_is_a_front_page():
-    assert len(README.read_text().splitlines()) <= 150
+    text = README.read_text()
+    assert len(text.splitlines()) <= 150
+    from syops.models import list_models
+    assert f"{len(list_models())} reference models" in text
+    for name in syops.CONVENTIONS:
+        assert f"`{name}`" in text, f"the supported table lacks the convention {name}"
 
 
 def slug(heading: str) -> str:
