@@ -368,3 +368,15 @@ def test_average_pooling_of_spikes_is_warned_where_it_happens():
                for m in messages), messages
     summed = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), neuron.IFNode(), nn.MaxPool2d(2))
     assert not warned(lambda: syops.count_syops(summed, 3 * torch.rand(2, 1, 4, 4)))
+
+
+def test_w10_a_layer_called_through_forward_is_named_in_a_warning():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.sn, self.fc2 = nn.Linear(4, 3), neuron.IFNode(), nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.fc2(self.sn(self.fc.forward(x)))   # bypasses fc's hooks
+    messages = warned(lambda: syops.count_syops(Net(), torch.rand(2, 4)))
+    assert any(m.startswith("layer fc ran without module hooks") for m in messages), messages

@@ -98,6 +98,7 @@ class SyopsCounter:
         self._saved_states: list = []
         self._ran: set[str] = set()
         self._probed = False
+        self._probed_layers: set[str] = set()   # counted layers the probe saw called
         self._input_dims = 0
         self._forward_samples = 0
         self.classification = self.options.classify
@@ -285,6 +286,7 @@ class SyopsCounter:
             self._warn("no spiking neuron recognised in the model, yet some layer inputs are "
                        "0/1: whether they are spikes rests on the observed values alone; "
                        "declare your neuron class with syops.register_neuron")
+        self._probed_layers = set(found.binary)
         kinds = {t.name: t.kind for t in self._neurons.values()}
         for module, tally in self._layers.items():
             tally.folded = options.fuse_bn and module in found.folds
@@ -347,6 +349,12 @@ class SyopsCounter:
         if total < 1:
             raise ValueError("no samples were counted (the model never ran on a non-empty "
                              "batch); count some data, or pass report(samples=N)")
+        bypassed = sorted(t.name for t in self._layers.values()
+                          if t.name in self._probed_layers and not t.sites and not t.folded)
+        if bypassed:
+            self._warn(f"{'layers' if len(bypassed) > 1 else 'layer'} {', '.join(bypassed)} "
+                       "ran without module hooks (called as layer.forward(x)?) and are not "
+                       "counted; call the module itself (layer(x)) so that syops sees it")
         return assemble_report(
             self.model, self.options, self._layers, self._sites, self._neurons,
             ran=self._ran, uncounted=set(self._uncounted.values()), samples=total,
