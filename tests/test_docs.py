@@ -157,6 +157,13 @@ def test_readme_is_a_front_page():
         assert f"`{name}`" in text, f"the supported table lacks the convention {name}"
 
 
+def test_python_page_names_every_option_of_count_syops():
+    import inspect
+    page = (DOCS / "python.md").read_text()
+    for name in inspect.signature(syops.count_syops).parameters:
+        assert f"{name}=" in page or name in ("model", "data"), f"docs/python.md lacks {name}="
+
+
 def slug(heading: str) -> str:
     """The anchor GitHub and mkdocs give a heading (both drop punctuation, join words by -)."""
     text = re.sub(r"[^\w\s-]", "", heading.strip().lower())
