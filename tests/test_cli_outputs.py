@@ -8,11 +8,14 @@ from dataclasses import asdict
 import pandas as pd
 import pytest
 
-from cli_helpers import TINY_ARGS, invoke, json_records, one_error_line, tiny  # noqa: F401
+import cli_helpers
+from cli_helpers import TINY_ARGS, invoke, json_records, one_error_line
 from syops import PRESETS
 from syops.cli.profile import profile_command
 from syops.reports.records import SCHEMA_VERSION
 from syops.reports.tables import latex_escape, latex_table
+
+tiny = cli_helpers.tiny  # the fixture
 
 
 def test_latex_escapes_what_latex_treats_specially():
@@ -110,3 +113,21 @@ def test_log_energy_needs_a_plot(tiny):
     result = invoke("profile", tiny, *TINY_ARGS, "--log-energy")
     assert result.exit_code == 2
     assert "--log-energy sets the energy axis of --plot" in one_error_line(result)
+
+
+def test_html_output_follows_the_output_path_rules(tiny, tmp_path):
+    before = tiny.read_bytes()
+    onto_model = invoke("profile", tiny, *TINY_ARGS, "--format", "html", "--output", tiny)
+    assert onto_model.exit_code == 2 and tiny.read_bytes() == before
+    assert "Traceback" not in onto_model.stderr
+    folder = invoke("profile", tiny, *TINY_ARGS, "--format", "html", "--output", tmp_path)
+    assert folder.exit_code == 2 and "is a directory" in one_error_line(folder)
+    page = tmp_path / "report.html"
+    result = invoke("profile", tiny, *TINY_ARGS, "--format", "html", "--output", page)
+    assert result.exit_code == 0, result.stderr
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]   # no temporaries
+    # to stdout when no --output is given, the same page
+    assert invoke("profile", tiny, *TINY_ARGS, "--format", "html").stdout.startswith(
+        "<!DOCTYPE html>")
