@@ -1,10 +1,11 @@
 """Records: one JSON-ready dict per profiled model, the stable output contract of the CLI.
 
-A record is ``Report.to_dict()`` (per-sample counts, energy, per-layer rows) plus the energy
-model's figures, its breakdown (synaptic, neuron, memory; in total and per layer), the
-``schema_version`` of this contract, and what the report alone does not know: the model's
-time steps ``T``, where its weights came from, whether its data was a synthetic stand-in, EC
-at an assumed firing rate, and the energy relative to a baseline model.
+A record is ``Report.to_dict()`` (the same schema in Python: per-sample counts, energy and
+its breakdown, per-layer rows, ``schema_version``, ``T`` as the neurons saw it) with what
+the report alone does not know filled in: the model's T when the command knows it, where
+its weights came from, whether its data was a synthetic stand-in, the convention; and, on
+request, EC at an assumed firing rate, the ANN baseline and the energy relative to the
+first model.
 """
 
 from __future__ import annotations
