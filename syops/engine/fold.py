@@ -12,6 +12,7 @@ from typing import Iterator, NamedTuple
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 FOLDS_INTO = (nn.modules.conv._ConvNd, nn.Linear)
 
@@ -27,11 +28,12 @@ def _out_channels(layer: nn.Module) -> int:
 
 
 def can_fold(layer: nn.Module, bn: nn.Module) -> bool:
-    """Whether ``bn``, applied to ``layer``'s output, merges into ``layer``."""
+    """Whether ``bn``, applied to ``layer``'s output, merges into ``layer`` (a lazy BatchNorm
+    not yet run takes its features from that output: it will match)."""
     return (isinstance(layer, FOLDS_INTO)
             and isinstance(bn, nn.modules.batchnorm._BatchNorm)
             and bn.running_mean is not None and bn.running_var is not None
-            and bn.num_features == _out_channels(layer))
+            and (bn.num_features == _out_channels(layer) or is_lazy(bn.running_mean)))
 
 
 def fold_pairs(model: nn.Module) -> Iterator[FoldPair]:

@@ -187,10 +187,17 @@ def _drop_broadcast(t: Tensor, index: str, sizes: dict[str, int]) -> tuple[Tenso
     return t, "".join(letter for i, letter in enumerate(index) if i not in drop)
 
 
+_SDPA = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+
+
 @register_op(F.scaled_dot_product_attention, name="sdpa")
 def _sdpa(args, kwargs):
-    q, k, v = args[:3] if len(args) >= 3 else (kwargs.get("query", args[0] if args else None),
-                                                 kwargs.get("key"), kwargs.get("value"))
+    given = {**dict(zip(_SDPA, args)), **kwargs}
+    q, k, v = given["query"], given["key"], given["value"]
+    if given.get("enable_gqa") and k.dim() > 2 and k.shape[-3] != q.shape[-3]:
+        # grouped-query attention: each key/value head serves a group of query heads
+        group = q.shape[-3] // k.shape[-3]
+        k, v = k.repeat_interleave(group, -3), v.repeat_interleave(group, -3)
     scores = matmul_contraction(q, k.transpose(-2, -1))
     batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])
     weights_shape = (*batch, q.shape[-2], k.shape[-2])   # the softmax weights, [..., L, S]
@@ -262,22 +269,24 @@ def _linear(args, kwargs):
 # --- attention ----------------------------------------------------------------------------
 def attention_products(query: Tensor, key: Tensor, value: Tensor, num_heads: int,
                        batch_first: bool, in_weights: tuple[Tensor, Tensor, Tensor],
-                       out_weight: Tensor) -> list[Product]:
+                       out_weight: Tensor, extra_keys: int = 0) -> list[Product]:
     """The products of multi-head attention: the three input projections (their inputs may
     be spikes), the per-head scores and weighted sums (projections and softmax weights are
-    multi-level), and the output projection."""
+    multi-level), and the output projection. ``extra_keys`` are keys (and values) appended
+    after the projections (``add_bias_kv``'s bias, ``add_zero_attn``'s zeros)."""
     if not batch_first and query.dim() == 3:
         query, key, value = (t.transpose(0, 1) for t in (query, key, value))
     embed = out_weight.shape[0]
-    lead_q, lead_k = tuple(query.shape[:-1]), tuple(key.shape[:-1])
+    lead_q = tuple(query.shape[:-1])
+    keys = key.shape[-2] + extra_keys
     head = embed // num_heads
     projections = [matmul_contraction(t, w.t(), b_fixed=True)
                    for t, w in zip((query, key, value), in_weights)]
     batch = lead_q[:-1]
     scores = matmul_contraction(None, None, (*batch, num_heads, lead_q[-1], head),
-                                (*batch, num_heads, head, lead_k[-1]))
-    summed = matmul_contraction(None, None, (*batch, num_heads, lead_q[-1], lead_k[-1]),
-                                (*batch, num_heads, lead_k[-1], head))
+                                (*batch, num_heads, head, keys))
+    summed = matmul_contraction(None, None, (*batch, num_heads, lead_q[-1], keys),
+                                (*batch, num_heads, keys, head))
     out = matmul_contraction(None, out_weight.t(), (*lead_q, embed), b_fixed=True)
     return [*projections, scores, summed, out]
 
@@ -297,9 +306,11 @@ def _mha_functional(args, kwargs):
     embed = given["embed_dim_to_check"]
     weights = _split_in_proj(embed, given.get("in_proj_weight"), given.get("q_proj_weight"),
                              given.get("k_proj_weight"), given.get("v_proj_weight"))
+    extra = int(given.get("bias_k") is not None) + int(bool(given.get("add_zero_attn")))
     # the functional form takes [L, B, E] (sequence first)
     return attention_products(given["query"], given["key"], given["value"],
-                              given["num_heads"], False, weights, given["out_proj_weight"])
+                              given["num_heads"], False, weights, given["out_proj_weight"],
+                              extra)
 
 
 if hasattr(torch, "_native_multi_head_attention"):

@@ -2,22 +2,27 @@
 
 With random weights, spiking neurons are often silent, so a SEW "ADD" output or a
 time-averaged classifier input can come out all 0/1 and pass for spikes. The probe runs the
-model once on a skeleton copy in which every spiking neuron emits random spikes (rate 0.5)
-and every counted layer returns random non-binary values of its output shape without doing
-its work. A layer whose input is not binary there is multi-level whatever its weights; a
-layer whose input is binary there carries spikes when its input is binary on real data.
-The probe costs the model's cheap parts (norms, neurons, pooling) on one sample; the random
-values are drawn once and served as shifted slices, and BatchNorms that fold into a counted
-layer are skipped (they only rescale its random output).
+model once, on one sample, on a deep copy whose modules are the real ones (every attribute
+and method a forward may touch is there) with only their forwards wrapped: every spiking
+neuron's spikes are replaced by random spikes (rate 0.5) and every counted layer's output by
+random non-binary values of its shape. A layer whose input is not binary there is
+multi-level whatever its weights; a layer whose input is binary there carries spikes when its
+input is binary on real data. A counted layer called plainly (one tensor, a forward of
+PyTorch's own) is not run: the rule gives its output shape. The random values are drawn once
+and served as shifted slices, and BatchNorms that fold into a counted layer pass their input
+on (they only rescale its random output).
 
-The data enters the skeleton requiring gradients, and nothing else does (the skeleton's
-parameters are frozen, and neurons and skipped layers return fresh values): a layer input
-that requires gradients depends on the data through uncounted operations alone (a layer fed
-by the data set), any other binary input is spikes by architecture.
+The data enters the copy requiring gradients (outside any ``inference_mode``), and nothing
+else does (the copy's parameters are frozen, and neurons and counted layers return fresh
+values): a layer input that requires gradients depends on the data through uncounted
+operations alone (a layer fed by the data set), any other binary input is spikes by
+architecture.
 
 The same pass finds BatchNorms that a forward applies to a conv/linear output outside any
 ``nn.Sequential`` (``out = self.bn1(self.conv1(x))``): a BatchNorm whose input is the very
-tensor a counted layer just returned folds into that layer.
+tensor a counted layer just returned folds into that layer. Where the model cannot run on
+random values (a forward that branches on them), the copy runs once more on the real values
+to find the folds alone, and the result says the probe failed (``failure``).
 """
 
 from __future__ import annotations
@@ -26,17 +31,19 @@ import copy
 import math
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.parameter import is_lazy
 from torch.utils._pytree import tree_leaves, tree_map
 
 from syops.engine.fold import can_fold, folded_batchnorms
 from syops.engine.interception import ScopedProducts
-from syops.engine.ops import LayerCall, Product
+from syops.engine.ops import LayerCall, Product, module_products
 from syops.engine.rules import Rule
-from syops.engine.snn import detached_states, is_neuron, reset_states, returns_states, with_spikes
+from syops.engine.snn import _resolve, detached_states, is_neuron, reset_states
 from syops.engine.spikes import binary_statistics, is_spike
 
 
@@ -61,41 +68,13 @@ class _Bank:
         return source
 
     def take(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        """Values of ``shape`` on ``like``'s device, in its dtype when it is floating."""
         n = math.prod(shape)
         source = self._source(like.device, self.offset + n)
         dtype = like.dtype if like.is_floating_point() else torch.float32
         out = source[self.offset:self.offset + n].view(shape).to(dtype, copy=True)
         self.offset = (self.offset + self.STEP) % self.PERIOD
         return out
-
-
-class _RandomSpikes(nn.Module):
-    """Stands in for a spiking neuron: random spikes (rate 0.5) shaped like its input. A
-    neuron that may return ``(spikes, states...)`` (snnTorch, Norse) runs as a copy whose
-    spikes are replaced, so the caller gets what the real neuron returns."""
-
-    def __init__(self, bank: _Bank, neuron: nn.Module | None = None):
-        super().__init__()
-        self.__dict__["_bank"] = bank
-        self.neuron = neuron
-
-    def forward(self, x: Tensor, *args, **kwargs) -> Any:
-        if self.neuron is None:
-            return self._emitted(self._bank.take(tuple(x.shape), x))
-        return with_spikes(self.neuron(x, *args, **kwargs),
-                           lambda spikes: self._emitted(self._bank.take(tuple(spikes.shape),
-                                                                        spikes)))
-
-    def _emitted(self, spikes: Tensor) -> Tensor:
-        """Note the spikes of this call, so a layer they feed directly is known."""
-        result, name = self.__dict__.get("_result"), self.__dict__.get("_name")
-        if result is not None:
-            calls = result.neuron_calls.get(name, 0)
-            result.neuron_calls[name] = calls + 1
-            # a weak reference: a dead tensor's storage may be reused by another
-            result.emitted[spikes.untyped_storage().data_ptr()] = (name, calls, spikes.numel(),
-                                                                   weakref.ref(spikes))
-        return spikes
 
 
 @dataclass(frozen=True)
@@ -122,9 +101,19 @@ class ProbeResult:
     pending: list[Tensor] = field(default_factory=list)
     integer: dict[tuple[str, int], Any] = field(default_factory=dict)
     """(counted layer name, call index) -> its input was integer-valued (sums of spikes)"""
+    emitted: dict[int, tuple] = field(default_factory=dict)   # storage -> (name, call, size, ref)
+    ops: dict[tuple[str, str], dict[int, tuple[bool, ...]]] = field(default_factory=dict)
+    """(scope module name, op name) -> {product index in the forward: operands binary}"""
+    op_errors: dict[tuple[str, str], str] = field(default_factory=dict)
+    last: tuple[Tensor, nn.Module] | None = None           # the latest counted layer's output
+    failure: str | None = None
+    """why the model would not run on random values: then only ``folds`` and the sites seen
+    are known (every verdict is "may be spikes", every site data-fed: classify by values)"""
 
-    def later_binary(self, x: Tensor) -> _Later:
+    def later_binary(self, x: Tensor) -> _Later | bool:
         """A placeholder for whether ``x`` is 0/1; ``resolve`` reads all tests back at once."""
+        if self.failure is not None:
+            return True
         self.pending.append(binary_statistics(x, self.integers))
         return _Later(len(self.pending) - 1)
 
@@ -143,72 +132,204 @@ class ProbeResult:
                     sites[index] = (tuple(map(value, verdict)) if isinstance(verdict, tuple)
                                     else value(verdict))
         self.pending.clear()
-    emitted: dict[int, tuple] = field(default_factory=dict)   # storage -> (name, call, size, ref)
-    ops: dict[tuple[str, str], dict[int, tuple[bool, ...]]] = field(default_factory=dict)
-    """(scope module name, op name) -> {product index in the forward: operands binary}"""
-    op_errors: dict[tuple[str, str], str] = field(default_factory=dict)
-    last: tuple[Tensor, nn.Module] | None = None           # the latest counted layer's output
 
-
-class _Skipped(nn.Module):
-    """Stands in for a counted layer: notes whether its input is binary at each call,
-    returns random non-binary values of the layer's output shape, and does none of its
-    work. Code that reads the layer's attributes (``out_proj.weight``) reads the real ones."""
-
-    def __init__(self, name: str, rule: Rule, layer: nn.Module, result: ProbeResult,
-                 bank: _Bank):
-        super().__init__()
-        # Plain attributes (not submodules), so the real layer is neither copied nor called.
-        self.__dict__.update(_name=name, _rule=rule, _layer=layer, _result=result, _bank=bank)
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self.__dict__["_layer"], name)
-
-    def forward(self, *args, **kwargs) -> Tensor:
-        x = args[0] if args else next(v for v in kwargs.values() if isinstance(v, Tensor))
-        sites = self._result.binary.setdefault(self._name, {})
+    def note_input(self, name: str, x: Tensor) -> None:
+        """Note one call of counted layer ``name`` on input ``x``."""
+        sites = self.binary.setdefault(name, {})
         index = len(sites)
-        sites[index] = self._result.later_binary(x)
-        self._result.integer[(self._name, index)] = sites[index]
-        if x.requires_grad or not self._result.data_tracked:
-            self._result.data_fed.add((self._name, index))
-        source = self._result.emitted.get(x.untyped_storage().data_ptr())
+        sites[index] = self.later_binary(x)
+        if self.failure is not None or x.requires_grad or not self.data_tracked:
+            self.data_fed.add((name, index))
+        if self.failure is not None:
+            return
+        self.integer[(name, index)] = sites[index]
+        source = self.emitted.get(x.untyped_storage().data_ptr())
         if source is not None and source[2] == x.numel() and source[3]() is not None:
-            self._result.fed[(self._name, index)] = source[:2]
-        out = self._bank.take(self._rule.output_shape(self._layer, x), x)
-        self._result.last = (out, self._layer)
+            self.fed[(name, index)] = source[:2]
+
+    def note_spikes(self, name: str, spikes: Tensor) -> Tensor:
+        """Note the spikes of one call of neuron ``name``, so a layer they feed directly is
+        known (a weak reference: a dead tensor's storage may be reused by another)."""
+        calls = self.neuron_calls.get(name, 0)
+        self.neuron_calls[name] = calls + 1
+        self.emitted[spikes.untyped_storage().data_ptr()] = (name, calls, spikes.numel(),
+                                                             weakref.ref(spikes))
+        return spikes
+
+
+# --- the forwards of the copy's modules: the real forward, wrapped -----------------------
+Forward = Callable[..., Any]
+_PLAIN = ("Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+          "ConvTranspose3d")
+_SJ_LAYER = "spikingjelly.activation_based.layer"
+
+
+def _plain(module: nn.Module) -> bool:
+    """Whether the module's forward is PyTorch's (or SpikingJelly's multi-step wrapper of it)
+    for a layer whose output shape its rule gives."""
+    forward = type(module).forward
+    return any(forward is getattr(cls, "forward", None)
+               for name in _PLAIN for cls in (getattr(nn, name), _resolve(f"{_SJ_LAYER}:{name}")))
+
+
+def _input(args: tuple, kwargs: dict) -> Tensor | None:
+    if args:
+        return args[0] if isinstance(args[0], Tensor) else None
+    return next((v for v in kwargs.values() if isinstance(v, Tensor)), None)
+
+
+def _layer(inner: Forward, module: nn.Module, original: nn.Module, name: str, rule: Rule,
+           result: ProbeResult, bank: _Bank) -> Forward:
+    """A counted layer: its input noted, its output replaced by random levels (its work is
+    skipped when the rule knows the output shape of a plain call)."""
+    plain = _plain(module) and result.failure is None
+
+    def forward(*args, **kwargs):
+        x = _input(args, kwargs)
+        if x is not None:
+            result.note_input(name, x)
+        if plain and len(args) == 1 and not kwargs and x is not None and x.is_floating_point():
+            out = bank.take(tuple(rule.output_shape(module, x)), x)
+        else:
+            out = inner(*args, **kwargs)
+            if isinstance(out, Tensor) and out.is_floating_point() and result.failure is None:
+                out = bank.take(tuple(out.shape), out)
+        result.last = (out, original)
         return out
+    return forward
 
 
-class _WatchedNorm(nn.Module):
-    """Stands in for a BatchNorm outside a Sequential: notes whether it is fed a counted
-    layer's output directly, then normalises as the original does."""
+def _neuron(inner: Forward, name: str, result: ProbeResult, bank: _Bank) -> Forward:
+    """A spiking neuron: runs, and its spikes (the output, or the first item of a tuple
+    ``(spikes, states...)``) are replaced by random spikes of their shape and dtype."""
+    def forward(*args, **kwargs):
+        out = inner(*args, **kwargs)
+        if result.failure is not None:
+            return out
+        if isinstance(out, Tensor):
+            return result.note_spikes(name, _spikes(bank, out))
+        if isinstance(out, tuple) and out and isinstance(out[0], Tensor):
+            return (result.note_spikes(name, _spikes(bank, out[0])), *out[1:])
+        return out
+    return forward
 
-    def __init__(self, bn: nn.Module, result: ProbeResult):
-        super().__init__()
-        norm = copy.deepcopy(bn).eval().requires_grad_(False)
-        _clear_hooks(norm)
-        self.__dict__.update(_bn=bn, _norm=norm, _result=result)
 
-    def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
-        last = self._result.last
-        if last is not None and x is last[0] and can_fold(last[1], self._bn):
-            self._result.folds.add(self._bn)
-        return self._norm(x, *args, **kwargs)
+def _spikes(bank: _Bank, like: Tensor) -> Tensor:
+    spikes = bank.take(tuple(like.shape), like)
+    return spikes if like.is_floating_point() else spikes.to(like.dtype)
+
+
+def _passed_on(inner: Forward, result: ProbeResult) -> Forward:
+    """A BatchNorm that folds into the layer before it in a Sequential: its input as it is."""
+    def forward(*args, **kwargs):
+        return inner(*args, **kwargs) if result.failure is not None else _input(args, kwargs)
+    return forward
+
+
+def _norm(inner: Forward, original: nn.Module, result: ProbeResult) -> Forward:
+    """A BatchNorm elsewhere: it folds when fed the very output a counted layer returned."""
+    def forward(*args, **kwargs):
+        last = result.last
+        if last is not None and _input(args, kwargs) is last[0] and can_fold(last[1], original):
+            result.folds.add(original)
+        return inner(*args, **kwargs)
+    return forward
+
+
+# --- the copy ------------------------------------------------------------------------------
+def _copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` without hooks, made module by module (a library's own
+    ``__deepcopy__`` may rebuild a module from its constructor arguments and share, or fail
+    on, its submodules). States left with autograd history are copied detached (deepcopy
+    refuses them); an attribute that cannot be copied at all (a lock, an open file) is shared
+    with the model."""
+    try:
+        skeleton = _module_copy(model, {})
+    except Exception:  # something in the model cannot be copied; retry sharing it
+        skeleton = _module_copy(model, _uncopyable(model))
+    _clear_hooks(skeleton)
+    return skeleton
+
+
+def _shells(model: nn.Module) -> dict[int, Any]:
+    """A deepcopy memo: every module of ``model`` -> an empty instance of its class, and
+    states with autograd history -> detached copies."""
+    memo: dict[int, Any] = detached_states(model)
+    for module in model.modules():
+        memo[id(module)] = object.__new__(type(module))
+        for tensor in (*module._parameters.values(), *module._buffers.values()):
+            if tensor is not None and is_lazy(tensor):   # deepcopy refuses them
+                memo[id(tensor)] = type(tensor)(requires_grad=False, device=tensor.device,
+                                                dtype=tensor.dtype)
+    return memo
+
+
+def _module_copy(model: nn.Module, shared: dict[int, Any]) -> nn.Module:
+    memo = {**_shells(model), **shared}
+    for module in model.modules():
+        memo[id(module)].__dict__.update(copy.deepcopy(vars(module), memo))
+    return memo[id(model)]
+
+
+def _uncopyable(model: nn.Module) -> dict[int, Any]:
+    """The module attributes (not parameters, buffers or submodules) deepcopy refuses."""
+    shared = {}
+    for module in model.modules():
+        for key, value in vars(module).items():
+            if key in ("_parameters", "_buffers", "_modules") or isinstance(value, Tensor):
+                continue
+            try:
+                copy.deepcopy(value, _shells(model))
+            except Exception:
+                shared[id(value)] = value
+    return shared
 
 
 def _clear_hooks(model: nn.Module) -> None:
-    """Drop every hook from a copy, so the probe triggers neither ours nor the user's."""
+    """Drop every hook from a copy, so the probe triggers neither ours nor the user's; a
+    lazy module keeps the hook that initialises it."""
     for module in model.modules():
+        lazy = getattr(module, "_initialize_hook", None)
+        kept = {k: v for k, v in module._forward_pre_hooks.items()
+                if isinstance(module, LazyModuleMixin) and lazy is not None and k == lazy.id}
         for name in ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
                      "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called",
                      "_backward_hooks", "_backward_pre_hooks"):
             getattr(module, name, {}).clear()
+        module._forward_pre_hooks.update(kept)
+        if kept:
+            module._forward_pre_hooks_with_kwargs[lazy.id] = True
 
 
+def _instrument(skeleton: nn.Module, model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
+                result: ProbeResult, seed: int) -> list[nn.Module]:
+    """Wrap the forwards of the copy's layers, BatchNorms and neurons (instance attributes:
+    a direct ``.forward`` call is wrapped too); returns the modules counted whole."""
+    generator = torch.Generator().manual_seed(seed)
+    uniform = torch.rand(_Bank.PERIOD, generator=generator)
+    spikes, levels = _Bank((uniform < 0.5).float()), _Bank(uniform + 0.5)
+    in_sequence = folded_batchnorms(model)
+    whole = []
+    for (name, original), (_, module) in zip(model.named_modules(), skeleton.named_modules()):
+        inner = module.forward
+        if original in layers:
+            forward = _layer(inner, module, original, name, layers[original][1], result, levels)
+            whole.append(module)
+        elif original in in_sequence:
+            forward = _passed_on(inner, result)
+        elif isinstance(original, nn.modules.batchnorm._BatchNorm):
+            forward = _norm(inner, original, result)
+        elif is_neuron(original):
+            forward = _neuron(inner, name, result, spikes)
+        else:
+            if module_products(original) is not None:
+                whole.append(module)
+            continue
+        module.forward = forward
+    return whole
+
+
+# --- running it --------------------------------------------------------------------------
 def one_sample(inputs: Any, batch_dim: int) -> Any:
     """The first sample of every tensor in ``inputs`` (sliced along ``batch_dim``)."""
     def first(t):
@@ -219,57 +340,68 @@ def one_sample(inputs: Any, batch_dim: int) -> Any:
 
 
 def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
-              args: tuple, kwargs: dict, seed: int = 0, integers: bool = False) -> ProbeResult:
-    """Run the probe on ``model(*args, **kwargs)`` (one sample is enough), tracking which
+              args: tuple, kwargs: dict, seed: int = 0, integers: bool = False,
+              batch_dim: int | None = None) -> ProbeResult:
+    """Run the probe on ``model(*args, **kwargs)``: on one sample (sliced along
+    ``batch_dim`` when it is given; else the inputs are taken as they are), and on the whole
+    batch where one sample does not run (a batch size fixed in the model). It tracks which
     layer inputs depend on the data; where tracking breaks the forward (an in-place write to
-    the input, say), run again without it."""
+    the input, say), it runs again without it; where random values break it, it runs on the
+    real values for the folds alone (``failure`` says why). Raises only when the copy's plain
+    forward fails too. Works the same inside ``torch.inference_mode()``."""
+    attempts = [(args, kwargs)]
+    if batch_dim is not None:
+        attempts.insert(0, one_sample((args, kwargs), batch_dim))
+    with torch.inference_mode(False):
+        for inputs in attempts:
+            try:
+                return _replaced(model, layers, inputs, seed, integers)
+            except Exception as err:  # noqa: BLE001 - said in the result, never hidden
+                failure = f"{type(err).__name__}: {err}"
+        for inputs in attempts:
+            try:
+                with torch.no_grad():
+                    return _probe(model, layers, inputs, seed, integers, failure=failure)
+            except Exception:
+                if inputs is attempts[-1]:
+                    raise
+
+
+def _replaced(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]], inputs: tuple,
+              seed: int, integers: bool) -> ProbeResult:
+    """The probe proper: with data tracking, or without where tracking breaks the forward."""
     try:
         with torch.enable_grad():
-            return _probe(model, layers, *_tracked((args, kwargs)), seed, integers=integers)
+            return _probe(model, layers, _tracked(inputs), seed, integers)
     except RuntimeError:
         with torch.no_grad():
-            result = _probe(model, layers, args, kwargs, seed, data_tracked=False,
-                            integers=integers)
-        return result
+            return _probe(model, layers, inputs, seed, integers, tracked=False)
 
 
 def _tracked(inputs: Any) -> tuple[tuple, dict]:
-    """The inputs with every floating-point tensor requiring gradients (a non-leaf copy)."""
+    """The inputs with every floating-point tensor requiring gradients (a non-leaf copy, and
+    an ordinary tensor even when the input was made under ``inference_mode``)."""
     def mark(t):
         if isinstance(t, Tensor) and t.is_floating_point():
-            return t.detach().requires_grad_().clone()
+            return t.detach().clone().requires_grad_().clone()
         return t
     return tree_map(mark, inputs)
 
 
-def _probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]], args: tuple,
-           kwargs: dict, seed: int, data_tracked: bool = True,
-           integers: bool = False) -> ProbeResult:
-    generator = torch.Generator().manual_seed(seed)
-    uniform = torch.rand(_Bank.PERIOD, generator=generator)
-    spikes, levels = _Bank((uniform < 0.5).float()), _Bank(uniform + 0.5)
-    result = ProbeResult(integers=integers, data_tracked=data_tracked and all(
+def _probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]], inputs: tuple,
+           seed: int, integers: bool, tracked: bool = True,
+           failure: str | None = None) -> ProbeResult:
+    args, kwargs = inputs
+    result = ProbeResult(integers=integers, failure=failure, data_tracked=tracked and all(
         t.is_floating_point() for t in tree_leaves((args, kwargs)) if isinstance(t, Tensor)))
-    memo: dict[int, Any] = detached_states(model)  # states left with autograd history
-    memo.update({id(layer): _Skipped(name, rule, layer, result, levels)
-                 for layer, (name, rule) in layers.items()})
-    in_sequence = folded_batchnorms(model)
-    memo.update({id(bn): nn.Identity() for bn in in_sequence})
-    memo.update({id(m): _WatchedNorm(m, result) for m in model.modules()
-                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m not in in_sequence})
-    memo.update({id(m): _RandomSpikes(spikes, copy.deepcopy(m, dict(memo))
-                                      if returns_states(m) else None)
-                 for m in model.modules() if is_neuron(m) and id(m) not in memo})
-    names = {id(m): name for name, m in model.named_modules()}
-    for key, stand_in in memo.items():
-        if isinstance(stand_in, _RandomSpikes):
-            stand_in.__dict__.update(_result=result, _name=names.get(key))
-    skeleton = copy.deepcopy(model, memo)
-    _clear_hooks(skeleton)
-    skeleton.eval().requires_grad_(False)
+    skeleton = _copy(model).eval()
+    for parameter in skeleton.parameters():
+        if not is_lazy(parameter):   # a lazy one is made frozen (_shells)
+            parameter.requires_grad_(False)
     reset_states(skeleton)
+    whole = _instrument(skeleton, model, layers, result, seed)
     scopes = ScopedProducts(lambda *op: _record_products(result, *op))
-    handles = scopes.attach({m: name for name, m in skeleton.named_modules()}, ())
+    handles = scopes.attach({m: name for name, m in skeleton.named_modules()}, whole)
     try:
         skeleton(*args, **kwargs)
     finally:

@@ -10,7 +10,10 @@ A rule answers, for one call of a module on input ``x`` with output ``y``:
   float64 device scalar;
 - ``output_shape(module, x)``: the output shape, used by the type probe to skip the work;
 - ``effective_pairs(module, x)``: (non-zero input, non-zero weight) pairs the call applies,
-  a float64 device scalar (NeuroBench's effective operations; synaptic rules only).
+  a float64 device scalar (NeuroBench's effective operations; synaptic rules only);
+- optionally ``at_call(module, x, y)``: the geometry the call really ran with, where the
+  call's arguments change it (a ConvTranspose given ``output_size``); ``call_geometry``
+  asks it, and the other methods are then given that geometry in place of the module.
 Synaptic rules (conv, linear) are classified by their input: spikes cost ACs, anything
 else MACs. Non-synaptic rules (BatchNorm left in place) always cost MACs.
 
@@ -21,14 +24,17 @@ a user's ``nn.Linear`` subclass) use their base class's rule. Add a type with ``
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Callable, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
+from torch.nn.utils import parametrize
 
 from syops.engine.coverage import (conv_coverage, conv_output_length, conv_transpose_coverage,
-                       conv_transpose_output_length, resolve_padding)
+                                   conv_transpose_output_length, resolve_padding)
 
 
 class Rule(Protocol):
@@ -63,7 +69,31 @@ def rule_for(module: nn.Module) -> Rule | None:
     return None
 
 
+def call_geometry(rule: Rule, module: nn.Module, x: Tensor, y: Tensor | None) -> object:
+    """What ``rule``'s methods should read for one call of ``module`` (input ``x``, output
+    ``y``): the module itself, unless the call's arguments changed its geometry."""
+    at_call = getattr(rule, "at_call", None)
+    return module if at_call is None or not isinstance(y, Tensor) else at_call(module, x, y)
+
+
+def layer_parameters(module: nn.Module) -> int:
+    """The parameters a layer holds: its own and those of its parametrizations (weight_norm
+    moves ``weight`` into ``parametrizations.weight.original0/1``); a lazy parameter not yet
+    initialised by a forward counts 0."""
+    tensors = list(module.parameters(recurse=False))
+    if parametrize.is_parametrized(module):
+        tensors += list(module.parametrizations.parameters())
+    return sum(0 if is_lazy(t) else t.numel() for t in tensors)
+
+
+def is_parametrization(module: nn.Module) -> bool:
+    """Whether ``module`` holds a parametrized layer's tensors (its parameters belong to that
+    layer, which is counted or listed as itself)."""
+    return isinstance(module, parametrize.ParametrizationList)
+
+
 _GEOMETRY = ("kernel_size", "stride", "dilation", "padding", "padding_mode", "output_padding")
+_CONV_ATTRIBUTES = ("in_channels", "out_channels", "groups", "weight", *_GEOMETRY)
 
 
 def _coverages(rule: object, module: nn.Module, shape: tuple[int, ...], device, cache: dict,
@@ -175,7 +205,21 @@ class ConvTransposeRule:
                                              module.dilation, module.padding,
                                              module.output_padding)]
 
+    def at_call(self, module, x, y):
+        """A call given ``output_size`` pads the output by more than ``output_padding``: the
+        padding it used is read from the output's size."""
+        default = self.output_shape(module, x)[-self.dims:]
+        spatial = tuple(y.shape[-self.dims:])
+        if spatial == tuple(default):
+            return module
+        extra = tuple(op + n - d for op, n, d in zip(module.output_padding, spatial, default))
+        geometry = SimpleNamespace(**{a: getattr(module, a) for a in _CONV_ATTRIBUTES})
+        geometry.output_padding = extra
+        return geometry
+
     def dense(self, module, x, y):
+        if isinstance(y, Tensor):
+            module = self.at_call(module, x, y)
         spatial = tuple(x.shape[-self.dims:])
         taps = math.prod(int(c.sum()) for c in self._coverage(module, spatial))
         rows = x.numel() // max(math.prod(spatial), 1)
