@@ -40,7 +40,7 @@ def compare_command(names: tuple[str, ...], conventions: tuple[str, ...], counti
     """Profile each model and compare them: one row per model, one figure (--plot).
 
     NAME is a reference model (random init; see syops models), a model file (with --arch
-    for a state_dict) or FILE.py:NAME. Your models see the data given with --dataset /
+    for a state_dict, or FILE=ARCH for an arch of its own) or FILE.py:NAME. Your models see the data given with --dataset /
     --data-root (1 sample unless --samples); reference models see it too where its samples
     have the shape they take, else the synthetic stand-in of their own data set. The last
     column is each model's energy (DC) relative to the first.
@@ -57,6 +57,8 @@ def compare_command(names: tuple[str, ...], conventions: tuple[str, ...], counti
     if conventions and (len(names) != 1 or counting.convention):
         raise UsageError("--conventions shows one model under several conventions; give one "
                          "NAME and no --convention")
+    pairs = [own_arch(name) for name in names]   # FILE=ARCH: that file's own --arch
+    names = tuple(name for name, _ in pairs)
     check_run_outputs(out, names, data, counting)
     mine = [name for name in names if not is_reference(name)]
     if loading.arch and not mine:
@@ -66,8 +68,9 @@ def compare_command(names: tuple[str, ...], conventions: tuple[str, ...], counti
                          "input layout")
     samples = data.samples or DEFAULT_SAMPLES
     records = []
-    for name in names:
-        loaded, dataset = load_with_data(name, name in mine, loading, data, diagnostics)
+    for name, own in pairs:
+        arch = replace(loading, arch=own or loading.arch)
+        loaded, dataset = load_with_data(name, name in mine, arch, data, diagnostics)
         family = loaded.info.family if loaded.info else None
         settings = [counting.under(c) for c in conventions] or [counting]
         for each in settings:
@@ -80,6 +83,14 @@ def compare_command(names: tuple[str, ...], conventions: tuple[str, ...], counti
                 records[-1]["differences"] = differences(each.engine_options(family),
                                                          settings[0].engine_options(family))
     emit_records(with_relative_energy(records), out, diagnostics, layers=False, comparison=True)
+
+
+def own_arch(name: str) -> tuple[str, str | None]:
+    """``FILE=ARCH`` (FILE exists) as (FILE, ARCH); any other NAME as (NAME, None)."""
+    path, _, arch = name.partition("=")
+    if arch and os.path.exists(os.path.expanduser(path)):
+        return path, arch
+    return name, None
 
 
 def is_reference(name: str) -> bool:

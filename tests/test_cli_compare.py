@@ -188,3 +188,16 @@ def test_arch_and_time_first_need_a_model_of_the_users():
         result = invoke("compare", "sew7b", "fsnn7", "-T", "2", *option)
         assert result.exit_code == 2
         assert option[0] in one_error_line(result)
+
+
+def test_each_model_file_can_name_its_own_arch(mixed, tmp_path):
+    import torch
+
+    from syops.models import create_model
+
+    *_, folder, _ = mixed
+    torch.save(create_model("fsnn7", T=2).state_dict(), tmp_path / "fsnn7.pth")
+    records = json_records("compare", f"{tmp_path / 'fsnn7.pth'}=fsnn7", "sew7b",
+                           "--dataset", folder / "mine.npz", "-T", "2")
+    assert [r["model"] for r in records] == ["fsnn7.pth (fsnn7)", "sew7b"]
+    assert records[0]["weights"].endswith("fsnn7.pth") and not records[0]["synthetic_data"]
