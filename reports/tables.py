@@ -118,7 +118,8 @@ LAYER_COLUMNS = ("name", "type", "signal", "calls", "SyOPs (M)", "ACs (M)", "MAC
 SUMMARY_COLUMNS = ("model", "convention", "params (M)", "T", "samples", "MACs (G)", "ACs (G)",
                    "SyOPs (G)", "neuron rate (%)", "input rate (%)", "DC (mJ)", "EC (mJ)",
                    "EC @ rate (mJ)", "DC vs first", "ANN (mJ)",
-                   "break-even rate: compute / memory", "differs from first")
+                   "break-even rate: compute / memory", "QNN (mJ)", "vs QNN: compute / memory",
+                   "spikes / synapse", "differs from first")
 
 
 TOTAL = "total"
@@ -177,14 +178,25 @@ def unknown_columns(columns: Iterable[str]) -> list[str]:
     return [c for c in columns if c.lower() not in column_keys()]
 
 
+def is_text(frame: pd.DataFrame, column: str) -> bool:
+    """Whether a column holds text (wraps at spaces) rather than numbers (never wraps)."""
+    return column in TEXT_COLUMNS or column == "" or not _numeric(frame[column])
+
+
+def header(column: str, text: bool) -> str:
+    """A column's header with its unit on a second line when its cells are numbers (a
+    narrow number column needs no wide header)."""
+    return column if text else column.replace(" (", "\n(")
+
+
 def min_width(frame: pd.DataFrame, column: str) -> int:
-    """The narrowest a column can be: its longest cell (numbers never break) or, for text
-    and headers, its longest word."""
+    """The narrowest a column can be: its longest number (numbers never break) and header
+    line, or for text its longest word."""
     cells = [str(v) for v in frame[column]]
-    words = [w for text in [column, *(cells if column in TEXT_COLUMNS else [])]
-             for w in text.split()]
-    return max([len(w) for w in words] + ([] if column in TEXT_COLUMNS
-                                           else [len(c) for c in cells]) + [1])
+    if is_text(frame, column):
+        return max([len(w) for text in [column, *cells] for w in text.split()] + [1])
+    return max([len(c) for c in cells] + [len(line) for line in header(column, False)
+                                           .splitlines()] + [1])
 
 
 def table_width(frame: pd.DataFrame) -> int:
@@ -203,28 +215,39 @@ def transposed(frame: pd.DataFrame) -> pd.DataFrame:
 
 def fitted(frame: pd.DataFrame, width: int | None) -> tuple[pd.DataFrame, list[str]]:
     """``frame`` shaped to fit ``width`` terminal columns without breaking a number:
-    as it is, else turned (one column per model, when that fits), else with the rightmost
-    columns left out; also the labels left out."""
+    as it is, else turned (one column per model, when that fits), else with the least
+    telling columns left out (``DROP_FIRST``, then the rightmost); also those left out."""
     if width is None or table_width(frame) <= width:
         return frame, []
     turned = transposed(frame)
     if table_width(turned) <= width:
         return turned, []
     kept = list(frame.columns)
-    while len(kept) > 2 and table_width(frame[kept]) > width:
-        kept.pop()
+    order = [c for c in DROP_FIRST if c in kept] + [c for c in kept[:0:-1]
+                                                    if c not in DROP_FIRST]
+    for column in order:
+        if table_width(frame[kept]) <= width or len(kept) <= 2:
+            break
+        kept.remove(column)
     return frame[kept], [c for c in frame.columns if c not in kept]
+
+
+# what a narrow terminal loses first (then the rightmost columns): the energy and the
+# counts stay longest
+DROP_FIRST = ("calls", "type", "signal", "share (%)", "SyOPs (M)", "input rate (%)",
+              "samples", "params (M)", "SyOPs (G)")
 
 
 def rich_table(frame: pd.DataFrame, title: str | None = None,
                caption: str | None = None) -> Table:
-    """A rich table: numbers never wrap, text and headers wrap at spaces (or fold)."""
+    """A rich table: numbers never wrap (their unit goes under the header), text wraps at
+    spaces; no column narrower than ``min_width``."""
     table = Table(title=title, caption=caption, caption_justify="left")
     for column in frame.columns:
-        text = column in TEXT_COLUMNS or column == "" or not _numeric(frame[column])
-        table.add_column(column, justify="left" if text else "right",
+        text = is_text(frame, column)
+        table.add_column(header(column, text), justify="left" if text else "right",
                          overflow="fold", no_wrap=not text,
-                         min_width=None if text else min_width(frame, column))
+                         min_width=min_width(frame, column))
     for row in frame.itertuples(index=False):
         table.add_row(*map(str, row))
     return table

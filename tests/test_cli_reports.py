@@ -124,7 +124,7 @@ def test_every_totals_column_can_be_chosen():
 
     records = profiled_records("--rate", "0.1", "--ann-baseline", "--convention", "syops")
     frame = summary_frame([{**r, "relative_energy": 1.0, "differences": []} for r in records])
-    assert len(frame.columns) == 16
+    assert len(frame.columns) == 20   # with the QNN and spikes-per-synapse columns
     assert {c: c.split(" (")[0].lower().replace("ec @ 0.1", "ec @ rate") in column_keys()
             for c in frame.columns} == dict.fromkeys(frame.columns, True)
 
