@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, Sequence
 
-import torch
 from torch import Tensor, nn
 
 from syops.models.backbone import AccumulationStep, ResidualBlock, SpikingConv
@@ -144,7 +143,10 @@ UNIT_PATHS: dict[str, Callable[[nn.ModuleList], Iterator[str]]] = {
 
 
 def net_kind(model: nn.Module) -> str:
-    """"seven_block" for the event nets (their first unit pools), else "resnet"."""
+    """"seven_block" for the event nets (their first unit pools), "resnet" for the ResNets,
+    "other" for the rest (the transformers: only syops' own key names)."""
+    if not hasattr(model, "accumulation") or not len(getattr(model, "units", ())):
+        return "other"
     first = model.units[0]
     return "seven_block" if not isinstance(getattr(first, "pool", None), nn.Identity) else "resnet"
 
@@ -279,19 +281,21 @@ def describe_fit(fit: Fit) -> list[str]:
     return notes
 
 
+def listed(keys: Sequence[str], limit: int = 3) -> str:
+    """The first ``limit`` keys and how many more."""
+    more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
 def mismatch(fit: Fit, limit: int = 3) -> str:
     """One line on why ``fit`` is not exact."""
-    def listed(keys) -> str:
-        more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
-        return ", ".join(keys[:limit]) + more
-
     parts = []
     if fit.missing:
-        parts.append(f"missing keys: {listed(fit.missing)}")
+        parts.append(f"missing keys: {listed(fit.missing, limit)}")
     if fit.unexpected:
-        parts.append(f"unexpected keys: {listed(fit.unexpected)}")
+        parts.append(f"unexpected keys: {listed(fit.unexpected, limit)}")
     if fit.misshapen:
-        parts.append(listed(fit.misshapen))
+        parts.append(listed(fit.misshapen, limit))
     where = "" if fit.layout is OWN else f" (closest layout: {fit.layout.name})"
     return "; ".join(parts) + where
 
