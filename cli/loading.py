@@ -220,6 +220,9 @@ def announce(loaded: LoadedModel, diagnostics: Any, time_first: bool = False) ->
         diagnostics.info(f"{loaded.name}: {note}")
     for warning in loaded.warnings:
         diagnostics.warn(warning)
+    if not time_first and loaded.weights.endswith(".nir"):   # [N, T, ...] data, always
+        raise UsageError(f"{loaded.name} is a NIR graph: it takes [T, B, ...]; pass "
+                         "--time-first (the data is [N, T, ...])")
     if time_first and loaded.info is not None:
         raise UsageError(f"--time-first is for your own models: {loaded.info.name} knows its "
                          f"input layout ({loaded.info.name} takes "

@@ -156,3 +156,12 @@ def test_cli_profiles_a_nir_file_on_loihi2(tmp_path):
     other = invoke("profile", f"{FIXTURES}/snntorch.nir", "--dataset", tmp_path / "x.npy",
                    "--time-first", "--batch-size", "3", "--dt", "1e-3", "--format", "json")
     assert any("dt = 0.001 s" in note for note in json.loads(other.stdout)[0]["notes"])
+
+
+def test_cli_asks_for_time_first(tmp_path):
+    """CLI data is [N, T, ...]; a NIR graph runs [T, B, ...]: without --time-first every
+    count would treat samples as time steps, so the run stops with one line."""
+    np.save(tmp_path / "x.npy", np.zeros((1, 2, 2), F))
+    result = invoke("profile", small(tmp_path / "ok.nir"), "--dataset", tmp_path / "x.npy")
+    assert result.exit_code == 2
+    assert "pass --time-first" in one_error_line(result)
