@@ -16,7 +16,9 @@ import torch
 from torch import Tensor, nn
 
 from .graph import Plan, kind, plan
-from .nodes import NODE_TYPES, Stateful, check_dt, node_type
+from .neurons import Stateful
+from .nodes import NODE_TYPES, node_type
+from .params import check_dt
 from .read import MAX_ELEMENTS
 
 DEFAULT_DT = 1e-4

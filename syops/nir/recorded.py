@@ -22,7 +22,8 @@ from syops.engine.snn import register_neuron
 from syops.report import Report
 
 from .build import DEFAULT_DT, NIRModule, build
-from .nodes import NODE_TYPES, Stateful
+from .neurons import Stateful
+from .nodes import NODE_TYPES
 from .read import graph_dict, read_file
 
 
