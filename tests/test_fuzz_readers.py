@@ -27,12 +27,13 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import syops.data.npz  # noqa: E402
-from data_fixtures import (address_space_limited, make_events, reference_frames,  # noqa: E402
+from data_fixtures import (address_space_limited, reference_frames,  # noqa: E402
                            time_limited, write_cifar10dvs_tree, write_gesture_tree,
                            write_image_folder)
 from data_writers_more import (solid_image, write_cifar_batch, write_mnist_split,  # noqa: E402
                                write_nmnist_sample, write_shd_file)
 from syops.data import DataError, get_dataset  # noqa: E402
+from syops.data.user import open_user_data  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="RLIMIT_AS and /proc guards are Linux-only")
@@ -299,3 +300,109 @@ def test_fuzzed_seed_trees_are_valid(seeds):
         shape, items = read_everything(FORMATS[name], root)
         assert items and all(item.shape == shape for item in items), name
         assert all(np.isfinite(item).all() for item in items), name
+
+
+# ---------------------------------------------------------------- user data (issue 24)
+USER_LIMIT = 32  # items read per example (a file may declare billions)
+
+
+def check_user_data(spec: str, where: str, limit: Optional[int]) -> None:
+    """``open_user_data`` then its first items, under the bounds: a one-line DataError
+    naming ``where``, or finite float32 items of the promised shape."""
+    try:
+        with time_limited(TIME_LIMIT), address_space_limited(MEMORY_LIMIT):
+            data = open_user_data(spec, limit=limit)
+            count = min(len(data), limit or USER_LIMIT, USER_LIMIT)
+            shape, items = data.info.sample_shape, [data[i][0].numpy() for i in range(count)]
+    except DataError as err:
+        assert where in str(err), f"error does not name {where}: {err}"
+        assert "\n" not in str(err), f"error is not one line: {err!r}"
+        return
+    for item in items:
+        assert item.shape == shape and item.dtype == np.float32
+        assert np.isfinite(item).all(), "item holds NaN or inf"
+
+
+def write_user_tensors(path: Path, array: np.ndarray, declared: Optional[int]) -> None:
+    """``array`` as .npy, .npz or .pt; a .npy whose header declares ``declared`` rows."""
+    if path.suffix == ".npz":
+        np.savez(path, x=array)
+    elif path.suffix == ".pt":
+        import torch
+        torch.save(torch.from_numpy(np.ascontiguousarray(array)), path)
+    elif declared is None:
+        np.save(path, array)
+    else:
+        with open(path, "wb") as stream:
+            np.lib.format.write_array_header_1_0(stream, {
+                "descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False,
+                "shape": (declared, *array.shape[1:])})
+            stream.write(array.tobytes())
+
+
+@FUZZ
+@given(suffix=st.sampled_from([".npy", ".npz", ".pt"]),
+       values=value_lists.filter(bool), dtype=st.sampled_from(NUMBERS),
+       rows=st.integers(1, 4), declared=st.one_of(st.none(), st.integers(0, 2 ** 40)),
+       limit=st.one_of(st.none(), st.integers(1, 3)))
+def test_user_tensor_files_of_any_contents(tmp_path_factory, suffix, values, dtype, rows,
+                                           declared, limit):
+    cells = (values * (rows * 3))[:rows * 3]
+    array = _cast(cells, dtype).reshape(rows, 3)
+    if suffix == ".pt" and dtype in ("uint16", "uint32", "uint64"):
+        array = array.astype(np.int64)   # torch.from_numpy takes few unsigned types
+    path = tmp_path_factory.mktemp("user") / f"data{suffix}"
+    write_user_tensors(path, array, declared)
+    check_user_data(str(path), path.name, limit)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".pt"])
+def test_mutated_user_tensor_files(tmp_path, suffix):
+    path = tmp_path / f"data{suffix}"
+    write_user_tensors(path, np.arange(12, dtype=np.float32).reshape(4, 3), None)
+    original = path.read_bytes()
+    check_user_data(str(path), path.name, None)
+
+    @FUZZ
+    @given(change=mutations(len(original)), limit=st.one_of(st.none(), st.integers(1, 3)))
+    def fuzz(change, limit):
+        path.write_bytes(apply(original, *change))
+        check_user_data(str(path), path.name, limit)
+
+    fuzz()
+
+
+USER_DATASET = """
+import sys
+import torch
+
+
+class Items(torch.utils.data.Dataset):
+    def __len__(self):
+        return {length}
+
+    def __getitem__(self, index):
+        if index == {fails_at}:
+            {failure}
+        values = torch.tensor({values}, dtype=torch.float64)
+        return {item}
+"""
+FAILURES = {"raise": "raise KeyError(index)", "oserror": "raise OSError(5, 'I/O error')",
+            "exit": "sys.exit(1)", "none": "return None", "string": "return 'x'"}
+ITEMS = {"tensor": "values", "pair": "values, 1", "dict": "{{'x': values, 'y': 2}}",
+         "keyless": "{{'features': values}}", "empty": "values[:0]"}
+
+
+@FUZZ
+@given(length=st.one_of(st.integers(1, 5), st.just(10 ** 12)), fails_at=st.integers(0, 6),
+       failure=st.sampled_from(list(FAILURES)), item=st.sampled_from(list(ITEMS)),
+       values=value_lists.filter(bool).map(lambda v: [float(x) for x in v]),
+       limit=st.one_of(st.none(), st.integers(1, 4)))
+def test_user_datasets_that_raise_exit_or_give_garbage(tmp_path_factory, length, fails_at,
+                                                        failure, item, values, limit):
+    folder = tmp_path_factory.mktemp("dataset")   # a new file each time: no module cache
+    (folder / "items.py").write_text(USER_DATASET.format(
+        length=length, fails_at=fails_at, failure=FAILURES[failure],
+        values=repr(values).replace("nan", "float('nan')").replace("inf", "float('inf')"),
+        item=ITEMS[item].replace("{{", "{").replace("}}", "}")))
+    check_user_data(f"{folder}/items.py:Items", "items.py", limit)

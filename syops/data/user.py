@@ -27,6 +27,7 @@ from numpy.lib import format as npy
 
 from syops.data.dataset import DatasetInfo, IndexedSamples, Sample, SampleDataset
 from syops.data.errors import DataError
+from syops.data.npz import _READ_ERRORS as READ_ERRORS
 from syops.imports import is_object_spec
 
 TENSOR_SUFFIXES = (".npy", ".npz", ".pt", ".pth")
@@ -140,7 +141,7 @@ def read_header(stream: Any, path: Path, name: str = "the inputs") -> Declared:
         if version not in _HEADERS:
             raise ValueError(f".npy format {version}")
         shape, fortran, dtype = _HEADERS[version](stream)
-    except (ValueError, OSError, EOFError, SyntaxError, RecursionError) as exc:
+    except READ_ERRORS as exc:
         raise DataError(f"not a readable .npy array ({exc})", path) from None
     _checked_kind(path, dtype)
     if fortran and len(shape) > 1:
@@ -216,8 +217,7 @@ def read_npz(path: Path, limit: Optional[int]) -> Tuple[np.ndarray, Optional[np.
             return x, y
     except DataError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
-            RuntimeError) as exc:
+    except READ_ERRORS as exc:
         raise DataError(f"not a readable .npz archive ({exc})", path) from None
 
 
@@ -254,8 +254,11 @@ def _check_pt_sizes(path: Path) -> None:
         raise DataError("is in torch's legacy format (it allocates what it declares before "
                         "reading); load it and save it again with torch.save (the zip format, "
                         "the default since torch 1.6), or save the inputs as .npy", path)
-    with zipfile.ZipFile(path) as archive:
-        declared = sum(info.file_size for info in archive.infolist())
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except READ_ERRORS as exc:
+        raise DataError(f"not a readable torch zip archive ({exc})", path) from None
     if declared > MAX_BYTES:
         raise DataError(f"declares {declared:,} bytes of tensors, more than the "
                         f"{MAX_BYTES >> 30} GiB a .pt may hold here; save the inputs as .npy",
