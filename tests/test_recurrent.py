@@ -332,3 +332,18 @@ def test_spiking_neurons_feed_a_gru_and_an_lstm_cell():
     assert (rows.loc["rnn", "acs"], rows.loc["rnn", "macs"]) == (ones * 12 / 2, 192)
     # LSTM cell: every spike meets 16 weights; hidden half from step 1: 3 x 16 x 4 = 192 MACs
     assert (rows.loc["cell", "acs"], rows.loc["cell", "macs"]) == (ones * 16 / 2, 192)
+
+
+def test_keyword_arguments_and_a_given_initial_state():
+    torch.manual_seed(0)
+    cell, x, h = nn.RNNCell(3, 4), torch.randn(2, 3), torch.tensor([[1.0, 0, 0, 0]] * 2)
+    with torch.no_grad(), SyopsCounter(cell) as counter:
+        cell(input=x, hx=h)
+    # input 4 x 3 = 12 MACs; hidden spikes: one 1 per sample x 4 weights = 4 ACs
+    assert (counter.report().macs, counter.report().acs) == (12, 4)
+    lstm = nn.LSTM(3, 4)
+    state = (torch.randn(1, 2, 4), torch.randn(1, 2, 4))
+    with torch.no_grad(), SyopsCounter(lstm, batch_dim=1) as counter:
+        lstm(input=torch.randn(5, 2, 3), hx=state)
+    # the first step's state is a hidden state like the others: 5 x 112, as without it
+    assert counter.report().macs == 5 * 112
