@@ -27,6 +27,7 @@ def counted(model: nn.Module, data, **options):
         report = count_syops(model, data, **options)
     assert report.classification == "probe" and not report.warnings
     assert all("forward" not in vars(m) for m in model.modules())   # the model untouched
+    assert all(p.requires_grad for p in model.parameters())
     return report
 
 
@@ -121,6 +122,26 @@ def test_a_sum_of_spikes_stays_multi_level_when_forward_reads_the_neuron():
     # yet multi-level by architecture: the linear costs 3 steps x 64 x 2 = 384 MACs
     assert rows.loc["fc", "signal"] == "multi-level"
     assert (report.macs, report.acs) == (3 * 576 + 384, 0)
+
+
+class ReadsMembrane(nn.Module):
+    """Reads the neuron's membrane after the call (a float until the neuron has run)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = layer.Conv2d(1, 4, 3, padding=1, bias=False, step_mode="m")
+        self.sn = neuron.IFNode(step_mode="m")
+        self.fc = layer.Linear(64, 2, bias=False, step_mode="m")
+
+    def forward(self, x):                       # [T, B, 1, 4, 4]
+        s = self.sn(self.conv(x))
+        return self.fc(s.flatten(2)) + self.sn.v.flatten(1).mean()
+
+
+def test_a_forward_that_reads_a_neurons_state_after_the_call():
+    report = counted(ReadsMembrane().eval(), images(3, 2, 1, 4, 4), batch_dim=1)
+    rows = report.layers.set_index("name")
+    assert report.macs == 3 * 576 and rows.loc["fc", "signal"] == "spike"
 
 
 # --- Meta-SpikeFormer's BN-and-pad layer ---------------------------------------------------

@@ -28,10 +28,11 @@ to find the folds alone, and the result says the probe failed (``failure``).
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +44,8 @@ from syops.engine.fold import can_fold, folded_batchnorms
 from syops.engine.interception import ScopedProducts
 from syops.engine.ops import LayerCall, Product, module_products
 from syops.engine.rules import Rule
-from syops.engine.snn import _resolve, detached_states, is_neuron, reset_states
+from syops.engine.snn import (_resolve, detached_states, is_neuron, reset_states,
+                              returns_states)
 from syops.engine.spikes import binary_statistics, is_spike
 
 
@@ -199,10 +201,17 @@ def _layer(inner: Forward, module: nn.Module, original: nn.Module, name: str, ru
     return forward
 
 
-def _neuron(inner: Forward, name: str, result: ProbeResult, bank: _Bank) -> Forward:
+def _neuron(inner: Forward, name: str, result: ProbeResult, bank: _Bank,
+            quick: bool) -> Forward:
     """A spiking neuron: runs, and its spikes (the output, or the first item of a tuple
-    ``(spikes, states...)``) are replaced by random spikes of their shape and dtype."""
+    ``(spikes, states...)``) are replaced by random spikes of their shape and dtype. A
+    ``quick`` neuron that returns spikes alone does not run: its spikes take its input's
+    shape (most of the probe's time otherwise; a forward that needs its states after the
+    call runs again with every neuron running)."""
     def forward(*args, **kwargs):
+        x = _input(args, kwargs)
+        if quick and x is not None and result.failure is None:
+            return result.note_spikes(name, _spikes(bank, x))
         out = inner(*args, **kwargs)
         if result.failure is not None:
             return out
@@ -237,16 +246,18 @@ def _norm(inner: Forward, original: nn.Module, result: ProbeResult) -> Forward:
 
 
 # --- the copy ------------------------------------------------------------------------------
-def _copy(model: nn.Module) -> nn.Module:
+def _copy(model: nn.Module, layers: Iterable[nn.Module]) -> nn.Module:
     """A deep copy of ``model`` without hooks, made module by module (a library's own
     ``__deepcopy__`` may rebuild a module from its constructor arguments and share, or fail
-    on, its submodules). States left with autograd history are copied detached (deepcopy
-    refuses them); an attribute that cannot be copied at all (a lock, an open file) is shared
-    with the model."""
+    on, its submodules). The counted layers' own weights are shared, frozen (a forward only
+    reads them; the probe replaces the layers' outputs anyway). States left with autograd
+    history are copied detached (deepcopy refuses them); an attribute that cannot be copied
+    at all (a lock, an open file) is shared with the model."""
+    weights = _frozen_weights(layers)
     try:
-        skeleton = _module_copy(model, {})
+        skeleton = _module_copy(model, weights)
     except Exception:  # something in the model cannot be copied; retry sharing it
-        skeleton = _module_copy(model, _uncopyable(model))
+        skeleton = _module_copy(model, {**weights, **_uncopyable(model)})
     _clear_hooks(skeleton)
     return skeleton
 
@@ -262,6 +273,18 @@ def _shells(model: nn.Module) -> dict[int, Any]:
                 memo[id(tensor)] = type(tensor)(requires_grad=False, device=tensor.device,
                                                 dtype=tensor.dtype)
     return memo
+
+
+def _frozen_weights(layers: Iterable[nn.Module]) -> dict[int, Tensor]:
+    """A deepcopy memo: the layers' own parameters and buffers -> frozen views of them."""
+    shared: dict[int, Tensor] = {}
+    for layer in layers:
+        for tensor in (*layer._parameters.values(), *layer._buffers.values()):
+            if tensor is not None and not is_lazy(tensor):
+                view = tensor.detach()
+                shared[id(tensor)] = (nn.Parameter(view, requires_grad=False)
+                                      if isinstance(tensor, nn.Parameter) else view)
+    return shared
 
 
 def _module_copy(model: nn.Module, shared: dict[int, Any]) -> nn.Module:
@@ -302,7 +325,7 @@ def _clear_hooks(model: nn.Module) -> None:
 
 
 def _instrument(skeleton: nn.Module, model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
-                result: ProbeResult, seed: int) -> list[nn.Module]:
+                result: ProbeResult, seed: int, quick: bool) -> list[nn.Module]:
     """Wrap the forwards of the copy's layers, BatchNorms and neurons (instance attributes:
     a direct ``.forward`` call is wrapped too); returns the modules counted whole."""
     generator = torch.Generator().manual_seed(seed)
@@ -320,7 +343,10 @@ def _instrument(skeleton: nn.Module, model: nn.Module, layers: dict[nn.Module, t
         elif isinstance(original, nn.modules.batchnorm._BatchNorm):
             forward = _norm(inner, original, result)
         elif is_neuron(original):
-            forward = _neuron(inner, name, result, spikes)
+            # a neuron holding counted layers (a recurrent one) runs: they are probed
+            skip = quick and not returns_states(original) and not any(
+                m in layers for m in original.modules())
+            forward = _neuron(inner, name, result, spikes, skip)
         else:
             if module_products(original) is not None:
                 whole.append(module)
@@ -353,9 +379,9 @@ def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
     if batch_dim is not None:
         attempts.insert(0, one_sample((args, kwargs), batch_dim))
     with torch.inference_mode(False):
-        for inputs in attempts:
+        for inputs, quick in itertools.product(attempts, (True, False)):
             try:
-                return _replaced(model, layers, inputs, seed, integers)
+                return _replaced(model, layers, inputs, seed, integers, quick)
             except Exception as err:  # noqa: BLE001 - said in the result, never hidden
                 failure = f"{type(err).__name__}: {err}"
         for inputs in attempts:
@@ -368,14 +394,14 @@ def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
 
 
 def _replaced(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]], inputs: tuple,
-              seed: int, integers: bool) -> ProbeResult:
+              seed: int, integers: bool, quick: bool) -> ProbeResult:
     """The probe proper: with data tracking, or without where tracking breaks the forward."""
     try:
         with torch.enable_grad():
-            return _probe(model, layers, _tracked(inputs), seed, integers)
+            return _probe(model, layers, _tracked(inputs), seed, integers, quick=quick)
     except RuntimeError:
         with torch.no_grad():
-            return _probe(model, layers, inputs, seed, integers, tracked=False)
+            return _probe(model, layers, inputs, seed, integers, tracked=False, quick=quick)
 
 
 def _tracked(inputs: Any) -> tuple[tuple, dict]:
@@ -389,17 +415,17 @@ def _tracked(inputs: Any) -> tuple[tuple, dict]:
 
 
 def _probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]], inputs: tuple,
-           seed: int, integers: bool, tracked: bool = True,
-           failure: str | None = None) -> ProbeResult:
+           seed: int, integers: bool, tracked: bool = True, failure: str | None = None,
+           quick: bool = False) -> ProbeResult:
     args, kwargs = inputs
     result = ProbeResult(integers=integers, failure=failure, data_tracked=tracked and all(
         t.is_floating_point() for t in tree_leaves((args, kwargs)) if isinstance(t, Tensor)))
-    skeleton = _copy(model).eval()
+    skeleton = _copy(model, layers).eval()
     for parameter in skeleton.parameters():
         if not is_lazy(parameter):   # a lazy one is made frozen (_shells)
             parameter.requires_grad_(False)
     reset_states(skeleton)
-    whole = _instrument(skeleton, model, layers, result, seed)
+    whole = _instrument(skeleton, model, layers, result, seed, quick)
     scopes = ScopedProducts(lambda *op: _record_products(result, *op))
     handles = scopes.attach({m: name for name, m in skeleton.named_modules()}, whole)
     try:
