@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Any, Callable
 
 import click
 from click.core import ParameterSource
@@ -181,22 +181,41 @@ def _grouped(name: str, build: Callable, *options: Callable) -> Callable:
     return decorate
 
 
-def _energy(ctx, param, value: str) -> tuple[EnergyModel, str | None]:
-    """The energy model and, when it came from a file, that file's path."""
-    try:
-        return energy_model(value), (None if value in PRESETS else value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
+def _callback(convert: Callable[[str], Any]) -> Callable:
+    """A click callback: ``convert(value)`` (None passes through); a ValueError or OSError
+    is the option's one-line error."""
+    def check(ctx, param, value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            return convert(value)
+        except FileNotFoundError:
+            raise click.BadParameter(f"the folder of {value} does not exist", ctx,
+                                     param) from None
+        except OSError as exc:
+            raise click.BadParameter(f"{value}: {exc.strerror}", ctx, param) from None
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return check
 
 
-def _plot_path(ctx, param, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        plot_format(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
-    return _writable(ctx, param, value)
+def _output_path(value: str) -> str:
+    """Fail before the work, not after it, on an output path that cannot be written
+    (the rules of syops.reports.files.output_target)."""
+    output_target(value)
+    return value
+
+
+def _plot_file(value: str) -> str:
+    plot_format(value)
+    return _output_path(value)
+
+
+_energy = _callback(lambda value: (energy_model(value), None if value in PRESETS else value))
+"""The energy model and, when it came from a file, that file's path."""
+_plot_path = _callback(_plot_file)
+_arch_args = _callback(parse_kwargs)
+_writable = _callback(_output_path)
 
 
 def _columns(ctx, param, value: str | None) -> tuple[str, ...]:
@@ -207,29 +226,6 @@ def _columns(ctx, param, value: str | None) -> tuple[str, ...]:
         raise click.BadParameter(f"no column {unknown_columns(names)[0]!r}; choose from "
                                  f"{', '.join(column_keys())}", ctx, param)
     return names
-
-
-def _arch_args(ctx, param, value: str | None) -> dict | None:
-    try:
-        return parse_kwargs(value) if value is not None else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
-
-
-def _writable(ctx, param, value: str | None) -> str | None:
-    """Fail before the work, not after it, on an output path that cannot be written
-    (the rules of syops.reports.files.output_target)."""
-    if value is None:
-        return None
-    try:
-        output_target(value)
-    except FileNotFoundError:
-        raise click.BadParameter(f"the folder of {value} does not exist", ctx, param) from None
-    except OSError as exc:
-        raise click.BadParameter(f"{value}: {exc.strerror}", ctx, param) from None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
-    return value
 
 
 counting_options = _grouped(
