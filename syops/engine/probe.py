@@ -27,25 +27,23 @@ to find the folds alone, and the result says the probe failed (``failure``).
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
-from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import is_lazy
 from torch.utils._pytree import tree_leaves, tree_map
 
 from syops.engine.fold import can_fold, folded_batchnorms
 from syops.engine.interception import ScopedProducts
 from syops.engine.ops import LayerCall, Product, module_products
+from syops.engine.replica import hookless_copy
 from syops.engine.rules import Rule
-from syops.engine.snn import (_resolve, detached_states, is_neuron, reset_states,
-                              returns_states)
+from syops.engine.snn import _resolve, is_neuron, reset_states, returns_states
 from syops.engine.spikes import binary_statistics, is_spike
 
 
@@ -245,85 +243,6 @@ def _norm(inner: Forward, original: nn.Module, result: ProbeResult) -> Forward:
     return forward
 
 
-# --- the copy ------------------------------------------------------------------------------
-def _copy(model: nn.Module, layers: Iterable[nn.Module]) -> nn.Module:
-    """A deep copy of ``model`` without hooks, made module by module (a library's own
-    ``__deepcopy__`` may rebuild a module from its constructor arguments and share, or fail
-    on, its submodules). The counted layers' own weights are shared, frozen (a forward only
-    reads them; the probe replaces the layers' outputs anyway). States left with autograd
-    history are copied detached (deepcopy refuses them); an attribute that cannot be copied
-    at all (a lock, an open file) is shared with the model."""
-    weights = _frozen_weights(layers)
-    try:
-        skeleton = _module_copy(model, weights)
-    except Exception:  # something in the model cannot be copied; retry sharing it
-        skeleton = _module_copy(model, {**weights, **_uncopyable(model)})
-    _clear_hooks(skeleton)
-    return skeleton
-
-
-def _shells(model: nn.Module) -> dict[int, Any]:
-    """A deepcopy memo: every module of ``model`` -> an empty instance of its class, and
-    states with autograd history -> detached copies."""
-    memo: dict[int, Any] = detached_states(model)
-    for module in model.modules():
-        memo[id(module)] = object.__new__(type(module))
-        for tensor in (*module._parameters.values(), *module._buffers.values()):
-            if tensor is not None and is_lazy(tensor):   # deepcopy refuses them
-                memo[id(tensor)] = type(tensor)(requires_grad=False, device=tensor.device,
-                                                dtype=tensor.dtype)
-    return memo
-
-
-def _frozen_weights(layers: Iterable[nn.Module]) -> dict[int, Tensor]:
-    """A deepcopy memo: the layers' own parameters and buffers -> frozen views of them."""
-    shared: dict[int, Tensor] = {}
-    for layer in layers:
-        for tensor in (*layer._parameters.values(), *layer._buffers.values()):
-            if tensor is not None and not is_lazy(tensor):
-                view = tensor.detach()
-                shared[id(tensor)] = (nn.Parameter(view, requires_grad=False)
-                                      if isinstance(tensor, nn.Parameter) else view)
-    return shared
-
-
-def _module_copy(model: nn.Module, shared: dict[int, Any]) -> nn.Module:
-    memo = {**_shells(model), **shared}
-    for module in model.modules():
-        memo[id(module)].__dict__.update(copy.deepcopy(vars(module), memo))
-    return memo[id(model)]
-
-
-def _uncopyable(model: nn.Module) -> dict[int, Any]:
-    """The module attributes (not parameters, buffers or submodules) deepcopy refuses."""
-    shared = {}
-    for module in model.modules():
-        for key, value in vars(module).items():
-            if key in ("_parameters", "_buffers", "_modules") or isinstance(value, Tensor):
-                continue
-            try:
-                copy.deepcopy(value, _shells(model))
-            except Exception:
-                shared[id(value)] = value
-    return shared
-
-
-def _clear_hooks(model: nn.Module) -> None:
-    """Drop every hook from a copy, so the probe triggers neither ours nor the user's; a
-    lazy module keeps the hook that initialises it."""
-    for module in model.modules():
-        lazy = getattr(module, "_initialize_hook", None)
-        kept = {k: v for k, v in module._forward_pre_hooks.items()
-                if isinstance(module, LazyModuleMixin) and lazy is not None and k == lazy.id}
-        for name in ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
-                     "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called",
-                     "_backward_hooks", "_backward_pre_hooks"):
-            getattr(module, name, {}).clear()
-        module._forward_pre_hooks.update(kept)
-        if kept:
-            module._forward_pre_hooks_with_kwargs[lazy.id] = True
-
-
 def _instrument(skeleton: nn.Module, model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
                 result: ProbeResult, seed: int, quick: bool) -> list[nn.Module]:
     """Wrap the forwards of the copy's layers, BatchNorms and neurons (instance attributes:
@@ -420,7 +339,7 @@ def _probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]], inputs: 
     args, kwargs = inputs
     result = ProbeResult(integers=integers, failure=failure, data_tracked=tracked and all(
         t.is_floating_point() for t in tree_leaves((args, kwargs)) if isinstance(t, Tensor)))
-    skeleton = _copy(model, layers).eval()
+    skeleton = hookless_copy(model, layers).eval()
     for parameter in skeleton.parameters():
         if not is_lazy(parameter):   # a lazy one is made frozen (_shells)
             parameter.requires_grad_(False)
