@@ -339,7 +339,8 @@ def _probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]], inputs: 
     args, kwargs = inputs
     result = ProbeResult(integers=integers, failure=failure, data_tracked=tracked and all(
         t.is_floating_point() for t in tree_leaves((args, kwargs)) if isinstance(t, Tensor)))
-    skeleton = hookless_copy(model, layers).eval()
+    # PyTorch's own forwards only read the weights: those are shared, not copied
+    skeleton = hookless_copy(model, filter(_plain, layers)).eval()
     for parameter in skeleton.parameters():
         if not is_lazy(parameter):   # a lazy one is made frozen (_shells)
             parameter.requires_grad_(False)
