@@ -182,7 +182,7 @@ def _batches_dataset(spec: str, batches: Iterable, time_first: bool, limit: Opti
     size = 0
     more = False
     for number, batch in enumerate(_batches(spec, batches)):
-        if len(labels) >= cap:
+        if len(labels) + len(skipped) >= cap:  # skipped ones count: NaN forever still ends
             more = True
             break
         x, y = split_item(batch, spec)
