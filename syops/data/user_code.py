@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from syops.data.dataset import DatasetInfo, IndexedSamples, SampleDataset, Skipped
 from syops.data.errors import DataError
 from syops.data import user
-from syops.imports import ImportSpecError, load_object, summary, user_code
+from syops.imports import ImportSpecError, load_object, spec_folders, summary, user_code
 
 DEFAULT_SAMPLES = 10_000
 """Samples read from an iterable of batches when --samples does not say."""
@@ -36,7 +36,7 @@ def from_factory(spec: str, time_first: bool, limit: Optional[int],
     try:
         made = load_object(spec)
         if callable(made) and not isinstance(made, (torch.utils.data.Dataset, DataLoader)):
-            with user_code(f"{spec}()"):
+            with user_code(f"{spec}()", spec_folders(spec)):
                 made = made()
     except ImportSpecError as exc:
         raise DataError(str(exc)) from None
