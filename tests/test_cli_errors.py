@@ -65,7 +65,7 @@ def test_rate_outside_0_1(tiny, rate):
 @pytest.mark.parametrize("args, message", [
     (["--table", "--format", "json"], "contradict"),
     (["-v", "-q"], "contradict"),
-    (["--plot", "layers.jpg"], ".png or .svg"),
+    (["--plot", "layers.jpg"], ".png, .svg or .pdf"),
     (["--output", "no/such/folder/out.json"], "does not exist"),
     (["--samples", "0"], "--samples"),
 ])
