@@ -99,6 +99,8 @@ def test_readme_main_job_output_is_a_real_run(tmp_path, monkeypatch):
     assert run.exit_code == 0, run.stderr
     # On a mismatch, paste the new output of `syops compare fsnn50 sew50 --table`.
     assert shown(run.stdout) == pasted_output(README, "syops compare fsnn50 sew50 --table")
+    assert pasted_output(DOCS / "cli.md", "syops compare fsnn50 sew50 --table") == \
+        pasted_output(README, "syops compare fsnn50 sew50 --table")
 
 
 @pytest.fixture(scope="module")
