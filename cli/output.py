@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -34,13 +35,15 @@ FILE_WIDTH = 200  # columns of a rich table written to a file or a pipe
 LATEX_LABEL = "tab:syops"
 
 
-def frames(records: list[dict[str, Any]], layers: bool,
-           columns: Iterable[str] = ()) -> list[tuple[str, pd.DataFrame]]:
-    """(title, display frame) of each table: the per-layer ones (with ``layers``), then the
-    totals, each with the ``columns`` chosen."""
+def frames(records: list[dict[str, Any]], layers: bool, columns: Iterable[str] = (),
+           totals_first: bool = False) -> list[tuple[str, pd.DataFrame]]:
+    """(title, display frame) of each table: the per-layer ones (with ``layers``, one per
+    record, in order), then the totals (first with ``totals_first``), each with the
+    ``columns`` chosen."""
     per_layer = [(f"{r['model']}: per layer, per sample", tables.layer_frame(r))
                  for r in records] if layers else []
-    found = [*per_layer, ("Totals per sample", tables.summary_frame(records))]
+    totals = [("Totals per sample", tables.summary_frame(records))]
+    found = [*totals, *per_layer] if totals_first else [*per_layer, *totals]
     return [(title, tables.choose_columns(frame, columns)) for title, frame in found]
 
 
@@ -62,7 +65,7 @@ def table_renderables(records: list[dict[str, Any]], layers: bool,
 
 def markdown(records: list[dict[str, Any]], layers: bool, columns: Iterable[str] = ()) -> str:
     parts = []
-    for title, frame in frames(records, layers, columns)[::-1]:   # totals first
+    for title, frame in frames(records, layers, columns, totals_first=True):
         heading = "" if title.startswith("Totals") else f"**{title}**:\n\n"
         parts.append(heading + tables.markdown_table(frame))
     return "\n".join(parts) + "\n" + caption(records).replace("\n", "\n\n") + "\n"
@@ -72,17 +75,22 @@ def latex(records: list[dict[str, Any]], layers: bool, out: Output) -> str:
     """Booktabs/siunitx tables, the totals first, each its own table environment with its
     own label, separated by a comment line; the conventions as comments above the totals."""
     label = out.label or LATEX_LABEL
-    found = frames(records, layers, out.columns)[::-1]
+    found = frames(records, layers, out.columns, totals_first=True)
     parts = []
     for index, (title, frame) in enumerate(found):
         totals = index == 0
-        model = "" if totals else f"-{records[index - 1]['model']}-layers"
+        model = "" if totals else f"-{label_part(records[index - 1]['model'])}-layers"
         text = tables.latex_table(
             frame, (out.caption or "Synaptic operations and energy per sample.") if totals
             else f"{title}.", f"{label}{model}", caption(records) if totals else None)
         parts.append(f"% ---- table {index + 1} of {len(found)}: {title} ----\n{text}")
     header = "% syops tables: needs \\usepackage{booktabs} and \\usepackage{siunitx}\n"
     return header + "\n".join(parts)
+
+
+def label_part(name: str) -> str:
+    """A model name as a safe piece of a LaTeX label ("a.pth (sew18)" -> "a.pth-sew18")."""
+    return re.sub(r"[^A-Za-z0-9.:]+", "-", name).strip("-")
 
 
 def figures(records: list[dict[str, Any]], fmt: str, log: bool,
