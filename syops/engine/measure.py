@@ -47,30 +47,31 @@ def _signed(spikes: str) -> bool:
     return spikes != "binary"
 
 
-def both_pairs(product: Contraction) -> Tensor:
+def both_pairs(product: Contraction, nonzero: bool = False) -> Tensor:
     """Pairs of non-zero elements of both operands that a contraction multiplies, weighted by
     their magnitudes (|A||B|: the pairs of ones for spikes, |k| for event counts; a scaled
-    level's weight is divided out by its site): the operands summed over their own indices,
-    then contracted over the shared ones."""
+    level's weight is divided out by its site), or counted once each (``nonzero``: effective
+    operations): the operands summed over their own indices, then contracted over the shared
+    ones. An operand given by its shape (a fused intermediate) is all non-zero."""
     shared = [c for c in product.a_index if c in product.b_index]
+    device = next(t.device for t in (product.a, product.b) if t is not None)
+    a = _summed_operand(product, product.a, product.a_index, shared, nonzero, device)
+    b = _summed_operand(product, product.b, product.b_index, shared, nonzero, device)
     a_keep = "".join(c for c in product.a_index if c in shared)
     b_keep = "".join(c for c in product.b_index if c in shared)
-    a = torch.einsum(f"{product.a_index}->{a_keep}", product.a.abs().double())
-    b = torch.einsum(f"{product.b_index}->{b_keep}", product.b.abs().double())
     return torch.einsum(f"{a_keep},{b_keep}->", a, b)
 
 
-def _indicator(product: Contraction, t: Tensor | None, index: str, device) -> Tensor:
-    if t is None:   # a fused intermediate given by its shape: all non-zero
-        return torch.ones([product.sizes[c] for c in index], device=device)
-    return (t != 0).double()
-
-
-def nonzero_operands(product: Contraction) -> Contraction:
-    """The contraction of the operands' non-zero indicators."""
-    device = next(t.device for t in (product.a, product.b) if t is not None)
-    return replace(product, a=_indicator(product, product.a, product.a_index, device),
-                   b=_indicator(product, product.b, product.b_index, device))
+def _summed_operand(product: Contraction, t: Tensor | None, index: str, shared: list[str],
+                    nonzero: bool, device) -> Tensor:
+    """An operand's magnitudes (or non-zero indicators) summed over its own indices."""
+    keep = "".join(c for c in index if c in shared)
+    if t is None:   # all non-zero: each kept position sums the product of the other sizes
+        others = math.prod(product.sizes[c] for c in index if c not in shared)
+        return torch.full([product.sizes[c] for c in keep], float(others),
+                          dtype=torch.float64, device=device)
+    values = (t != 0) if nonzero else t.abs()
+    return torch.einsum(f"{index}->{keep}", values.double())
 
 
 class Measure:
@@ -152,7 +153,7 @@ class Measure:
         a_stats = call_statistics(product.a, events=signed).stats if a_live else zero
         b_stats = call_statistics(product.b, events=signed).stats if b_live else zero
         if effective:
-            both = both_pairs(nonzero_operands(product))
+            both = both_pairs(product, nonzero=True)
         elif a_live and b_live and self.options.mode == "exact":
             both = both_pairs(product)
         elif a_live and b_live:
