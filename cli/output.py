@@ -199,6 +199,10 @@ def emit_records(records: list[dict[str, Any]], out: Output, diagnostics: Diagno
 def emit_frame(frame: pd.DataFrame, data: list[dict[str, Any]], out: Output, title: str,
                note: str) -> None:
     """A plain listing (``syops models``) in any format: ``frame`` for people, ``data`` for JSON."""
+    keys = [tables.column_key(c) for c in frame.columns]
+    unknown = [c for c in out.columns if c.lower() not in keys]
+    if unknown:
+        raise UsageError(f"--columns: no column {unknown[0]!r}; choose from {', '.join(keys)}")
     frame = tables.choose_columns(frame, out.columns)
     if out.fmt == "json":
         text = to_json(data)

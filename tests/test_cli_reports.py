@@ -211,3 +211,15 @@ def test_compare_plots_the_comparison_and_profile_the_layers(tmp_path):
             assert "<!-- DC, mJ per sample -->" in text
         else:
             assert "<!-- input rate (%) -->" in text
+
+
+def test_columns_of_the_model_listing():
+    from cli_helpers import invoke, one_error_line
+
+    result = invoke("models", "--format", "markdown", "--columns", "input,T")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[:3] == ["| name | input | T |", "| --- | --- | ---: |",
+                                              "| resnet18 | 3x224x224 | 1 |"]
+    bad = invoke("models", "--columns", "inptu")
+    assert bad.exit_code == 2 and "no column 'inptu'; choose from name, input" in \
+        one_error_line(bad)
