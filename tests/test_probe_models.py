@@ -301,3 +301,22 @@ def test_a_sinabs_neuron_that_copies_itself_badly_is_not_wrapped_in_the_model():
     found = probe(model, images(1, 4, 2))
     assert found.failure is None and set(found.binary) == {"0", "1.rec_connect"}
     assert all("forward" not in vars(m) for m in model.modules())
+
+
+class Hungry(nn.Module):
+    calls: list[int] = []                       # on the class: the probe's copy shares it
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        self.calls.append(len(x))
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate")
+
+
+def test_the_probe_does_not_retry_when_memory_runs_out():
+    model = Hungry()
+    with pytest.raises(RuntimeError, match="can't allocate memory"):
+        probe(model, images(4, 3), batch_dim=0)
+    assert model.calls == [1]                   # one sample, once: no larger retry

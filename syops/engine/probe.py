@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -292,8 +293,9 @@ def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
     batch where one sample does not run (a batch size fixed in the model). It tracks which
     layer inputs depend on the data; where tracking breaks the forward (an in-place write to
     the input, say), it runs again without it; where random values break it, it runs on the
-    real values for the folds alone (``failure`` says why). Raises only when the copy's plain
-    forward fails too. Works the same inside ``torch.inference_mode()``."""
+    real values for the folds alone (``failure`` says why). Raises when the copy's plain
+    forward fails too, and at once when memory runs out (no retry can need less). Works the
+    same inside ``torch.inference_mode()``."""
     attempts = [(args, kwargs)]
     if batch_dim is not None:
         attempts.insert(0, one_sample((args, kwargs), batch_dim))
@@ -302,6 +304,8 @@ def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
             try:
                 return _replaced(model, layers, inputs, seed, integers, quick)
             except Exception as err:  # noqa: BLE001 - said in the result, never hidden
+                if out_of_memory(err):
+                    raise
                 failure = f"{type(err).__name__}: {err}"
         for inputs in attempts:
             try:
@@ -312,13 +316,24 @@ def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
                     raise
 
 
+def out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` says memory ran out (PyTorch's CPU allocator raises a RuntimeError)."""
+    return isinstance(err, (MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(err, RuntimeError) and _NO_MEMORY.search(str(err)) is not None)
+
+
+_NO_MEMORY = re.compile(r"can't allocate memory|out of memory", re.I)
+
+
 def _replaced(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]], inputs: tuple,
               seed: int, integers: bool, quick: bool) -> ProbeResult:
     """The probe proper: with data tracking, or without where tracking breaks the forward."""
     try:
         with torch.enable_grad():
             return _probe(model, layers, _tracked(inputs), seed, integers, quick=quick)
-    except RuntimeError:
+    except RuntimeError as err:
+        if out_of_memory(err):
+            raise
         with torch.no_grad():
             return _probe(model, layers, inputs, seed, integers, tracked=False, quick=quick)
 
