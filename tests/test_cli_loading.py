@@ -139,8 +139,11 @@ def test_compare_a_weights_file_with_its_reference(tmp_path):
     records = json_records("compare", "fsnn7", path, "--arch", "fsnn7", "-T", "2")
     assert [r["model"] for r in records] == ["fsnn7", "trained.pt (fsnn7)"]
     assert records[1]["macs"] == records[0]["macs"]
+    # a reference model beside the file: the reference on its own, --arch for the file
+    mixed = json_records("compare", "sew7b", path, "--arch", "fsnn7", "-T", "2")
+    assert [r["model"] for r in mixed] == ["sew7b", "trained.pt (fsnn7)"]
     assert "--arch applies to model files" in one_error_line(
-        invoke("compare", "sew7b", path, "--arch", "fsnn7"))
+        invoke("compare", "sew7b", "fsnn7", "--arch", "fsnn7"))
 
 
 # ------------------------------------------------------------------ hostile files (issue 13)
