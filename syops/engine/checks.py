@@ -7,22 +7,18 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
+from syops.engine.rules import is_parametrization
 from syops.engine.snn import is_neuron
 
 
 def parameter_types(model: nn.Module, skip: set[nn.Module]) -> dict[nn.Module, str]:
     """Modules that own parameters but that no rule counts (neurons, and parametrization
-    containers whose layer is counted, excepted)."""
+    containers, whose layer is counted or listed as itself, excepted)."""
     return {m: type(m).__name__ for m in model.modules()
-            if m not in skip and not is_neuron(m) and not _parametrization(m)
+            if m not in skip and not is_neuron(m) and not is_parametrization(m)
             and any(True for _ in m.parameters(recurse=False))}
-
-
-def _parametrization(module: nn.Module) -> bool:
-    """A ``torch.nn.utils.parametrize`` container (weight_norm...): its layer is the module
-    counted; the container only holds the weight's parts."""
-    return type(module).__name__ == "ParametrizationList" and isinstance(module, nn.ModuleList)
 
 
 def not_counted_types(model: nn.Module, counted: set[nn.Module]) -> tuple[str, ...]:
@@ -49,4 +45,4 @@ def check_finite(model: nn.Module) -> None:
 
 def _uninitialized(t: torch.Tensor) -> bool:
     """A lazy module's parameter before its first forward (it has no values yet)."""
-    return isinstance(t, nn.parameter.UninitializedTensorMixin)
+    return is_lazy(t)
