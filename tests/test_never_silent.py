@@ -380,3 +380,25 @@ def test_w10_a_layer_called_through_forward_is_named_in_a_warning():
             return self.fc2(self.sn(self.fc.forward(x)))   # bypasses fc's hooks
     messages = warned(lambda: syops.count_syops(Net(), torch.rand(2, 4)))
     assert any(m.startswith("layer fc ran without module hooks") for m in messages), messages
+
+
+@pytest.mark.parametrize("scale", [0.5, 0.3])
+def test_w6_neuron_output_through_a_scale_is_scaled_spikes_under_events(scale):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.sn, self.fc2 = nn.Linear(4, 6), neuron.IFNode(), nn.Linear(6, 3)
+
+        def forward(self, x):
+            return self.fc2(scale * self.sn(self.fc1(x)))
+    torch.manual_seed(4)
+    model, x = Net(), 4 * torch.rand(5, 4)
+    seen = []
+    model.fc2.register_forward_pre_hook(lambda m, a: seen.append(a[0].clone()))
+    report = syops.count_syops(model, x, spikes="events")
+    # one AC per (non-zero input, weight): the scale folds into the weights
+    ones = float((seen[-1] != 0).sum())
+    assert ones > 0
+    assert per_layer(report)["fc2"] == pytest.approx((ones * 3 / 5, 0.0))
+    # under the binary convention the scaled spikes are multi-level: 6 x 3 dense MACs
+    assert per_layer(syops.count_syops(model, x))["fc2"] == (0.0, 18.0)

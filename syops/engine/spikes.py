@@ -118,7 +118,8 @@ def is_spike(total: float, nnz: float, low: float, high: float) -> bool:
 
 def binary_statistics(x: Tensor, integers: bool = False) -> Tensor:
     """``[total, ones, low, high, fraction]`` of ``x`` on its device: ``is_spike``'s figures
-    and, when asked, the largest distance of a value from an integer (else 0). For a float
+    and, when asked (the events convention), 0 if its values are integers or of one non-zero
+    magnitude, else their largest distance from an integer (else 0). For a float
     input ``ones`` sums ``ceil(x)``: its non-zero count wherever the values lie in [0, 1],
     the only case ``is_spike`` compares it (and cheaper than counting non-zeros)."""
     if x.numel() == 0:
@@ -127,10 +128,20 @@ def binary_statistics(x: Tensor, integers: bool = False) -> Tensor:
         return torch.cat((call_statistics(x).stats[:4], x.new_zeros(1, dtype=torch.float64)))
     dtype = _accumulator(x)
     low, high = torch.aminmax(x)
-    fraction = ((x - x.round()).abs().amax().double() if integers
+    fraction = (_events_distance(x) if integers
                 else torch.zeros((), dtype=torch.float64, device=x.device))
     return torch.stack((_summed(x, 0, dtype), _summed(x.ceil(), 0, dtype), low.double(),
                         high.double(), fraction))
+
+
+def _events_distance(x: Tensor) -> Tensor:
+    """0 when ``x`` can be priced as events (integer counts, or one non-zero magnitude:
+    scaled spikes), else how far it is from integers."""
+    fraction = (x - x.round()).abs().amax().double()
+    magnitude = x.abs()
+    smallest = torch.where(x != 0, magnitude, magnitude.amax()).amin()
+    spread = (magnitude.amax() - smallest).double()
+    return torch.minimum(fraction, spread)
 
 
 def is_binary(x: Tensor) -> bool:
