@@ -10,8 +10,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from syops.models import ModelInfo, model_info
-from syops.models import checkpoints
+from syops.models import ModelInfo, checkpoints, model_info
 
 from .errors import UsageError
 from .references import arch_info, canonical_arch

@@ -14,10 +14,20 @@ from syops.energy.conventions import differences
 from syops.imports import is_object_spec
 from syops.reports.records import record, with_relative_energy
 
-from .loading import LoadedModel, announce, canonical_arch, load_model
 from .errors import UsageError
-from .options import (Counting, DataOptions, Loading, Output, convention_list, counting_options,
-                      data_options, loading_options, output_options, run_options)
+from .loading import LoadedModel, announce, canonical_arch, load_model
+from .options import (
+    Counting,
+    DataOptions,
+    Loading,
+    Output,
+    convention_list,
+    counting_options,
+    data_options,
+    loading_options,
+    output_options,
+    run_options,
+)
 from .output import check_run_outputs, emit_records
 from .running import open_dataset, profile
 
@@ -40,10 +50,11 @@ def compare_command(names: tuple[str, ...], conventions: tuple[str, ...], counti
     """Profile each model and compare them: one row per model, one figure (--plot).
 
     NAME is a reference model (random init; see syops models), a model file (with --arch
-    for a state_dict, or FILE=ARCH for an arch of its own) or FILE.py:NAME. Your models see the data given with --dataset /
-    --data-root (1 sample unless --samples); reference models see it too where its samples
-    have the shape they take, else the synthetic stand-in of their own data set. The last
-    column is each model's energy (DC) relative to the first.
+    for a state_dict, or FILE=ARCH for an arch of its own) or FILE.py:NAME. Your models see
+    the data given with --dataset / --data-root (1 sample unless --samples); reference
+    models see it too where its samples have the shape they take, else the synthetic
+    stand-in of their own data set. The last column is each model's energy (DC) relative
+    to the first.
 
     \b
     Examples:

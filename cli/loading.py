@@ -28,12 +28,16 @@ import torch
 from torch import nn
 
 from syops.imports import call_object, is_object_spec, load_object
-from syops.models import ModelInfo
-from syops.models import checkpoints
+from syops.models import ModelInfo, checkpoints
 from syops.reports.records import RANDOM_INIT
 
-from .checkpoint_files import (checkpoint_arch, checkpoint_args, find_state_dict, load_fitting,
-                               strip_wrapper_prefix)
+from .checkpoint_files import (
+    checkpoint_arch,
+    checkpoint_args,
+    find_state_dict,
+    load_fitting,
+    strip_wrapper_prefix,
+)
 from .errors import UsageError
 from .pickles import ANY_FILE, unpickle
 from .references import arch_info, build, build_plain_shortcut, canonical_arch

@@ -16,8 +16,8 @@ from click.core import ParameterSource
 
 from syops.energy.conventions import CONVENTIONS, convention, convention_options
 from syops.energy.presets import PRESETS, EnergyModel, energy_model
-from syops.reports.files import output_target
 from syops.imports import parse_kwargs
+from syops.reports.files import output_target
 from syops.reports.plots import plot_format
 
 from .diagnostics import NORMAL, QUIET, VERBOSE, Diagnostics

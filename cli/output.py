@@ -21,8 +21,15 @@ from rich.text import Text
 from syops.reports import tables
 from syops.reports.captions import caption
 from syops.reports.comparison import plot_comparison
-from syops.reports.files import (STREAMS, finite, real_path, same_file, to_csv, to_json,
-                                  write_atomically)
+from syops.reports.files import (
+    STREAMS,
+    finite,
+    real_path,
+    same_file,
+    to_csv,
+    to_json,
+    write_atomically,
+)
 from syops.reports.html import frame_page, html_report
 from syops.reports.plots import plot_format, plot_records
 from syops.reports.text import plain_text
@@ -51,7 +58,8 @@ def table_renderables(records: list[dict[str, Any]], layers: bool,
                       columns: Iterable[str] = (), width: int | None = None) -> list:
     """The per-layer tables (with ``layers``) and the totals table, each fitted to ``width``
     columns without breaking a number, then the caption."""
-    out, left_out = [], {}
+    out: list = []
+    left_out: dict[str, Any] = {}
     for title, frame in frames(records, layers, columns):
         frame, dropped = tables.fitted(frame, width)
         out.append(tables.rich_table(frame, title))

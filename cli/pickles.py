@@ -34,7 +34,8 @@ ARRAY_ROOTS = ("torch", "numpy")
 ARRAY_FUNCTIONS = re.compile(r"^(_rebuild\w*|_reconstruct|scalar|_load_from_bytes|_get_layout|"
                              r"_set_obj_state|_fill)$")
 STDLIB_ALLOWED = frozenset({
-    collections.OrderedDict, collections.defaultdict, copyreg._reconstructor, copyreg.__newobj__,
+    collections.OrderedDict, collections.defaultdict, getattr(copyreg, "_reconstructor"),
+    getattr(copyreg, "__newobj__"),
     functools.partial, argparse.Namespace, types.SimpleNamespace, object, set, frozenset, slice,
     range, complex, bytearray, bytes, int, float, bool, str, tuple, list, dict, type(None)})
 """Standard-library globals a pickled model may name (containers, object reconstruction)."""

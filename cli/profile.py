@@ -9,9 +9,19 @@ from syops.reports.records import record
 
 from .diagnostics import QUIET, Diagnostics
 from .loading import announce, load_model
-from .options import (Counting, DataOptions, Loading, LongRun, Output, counting_options,
-                      data_options, layer_output_options, loading_options, longrun_options,
-                      run_options)
+from .options import (
+    Counting,
+    DataOptions,
+    Loading,
+    LongRun,
+    Output,
+    counting_options,
+    data_options,
+    layer_output_options,
+    loading_options,
+    longrun_options,
+    run_options,
+)
 from .output import emit_records
 from .paths import check_run_paths
 from .running import open_dataset, process_group, profile

@@ -7,9 +7,19 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .figures import (AC_COLOUR, FORMATS, MAC_COLOUR, MEMORY_COLOUR,  # noqa: F401
-                      NEURON_COLOUR, RATE_COLOUR, mark_zeros, new_figure, plot_format, saved,
-                      title)
+from .figures import (  # noqa: F401
+    AC_COLOUR,
+    FORMATS,
+    MAC_COLOUR,
+    MEMORY_COLOUR,
+    NEURON_COLOUR,
+    RATE_COLOUR,
+    mark_zeros,
+    new_figure,
+    plot_format,
+    saved,
+    title,
+)
 
 PANEL_HEIGHT = 1.7  # inches per panel
 

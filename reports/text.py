@@ -20,7 +20,7 @@ def plain_text(renderables: Iterable, width: int = WIDTH) -> str:
                       force_terminal=False)
     for renderable in renderables:
         console.print(renderable)
-    return console.file.getvalue()
+    return console.file.getvalue()  # type: ignore[attr-defined] # the StringIO above
 
 
 def totals_table(record: dict[str, Any]):

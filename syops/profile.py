@@ -9,12 +9,12 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 import torch
 from torch import Tensor, nn
 
-from syops.scale import distributed
-from syops.engine.counter import SyopsCounter
 from syops.energy.presets import EnergyModel
+from syops.engine.counter import SyopsCounter
+from syops.engine.snn import state_resetter
 from syops.options import Options
 from syops.report import Report
-from syops.engine.snn import state_resetter
+from syops.scale import distributed
 
 INPUT_KEYS = ("input", "inputs", "x", "image", "images", "frames", "data")
 
@@ -98,10 +98,11 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
     inputs are spikes) or "events" (integer inputs cost |k| ACs per weight, inputs of one
     non-zero level one AC). ``effective``: every call costs its (non-zero input, non-zero
     weight) pairs (NeuroBench's effective operations; exact mode). ``batch_dim`` is the
-    batch dimension of the model input (1 for a ``[T, B, ...]`` input); ``time_first=True`` feeds each ``[B, T, ...]`` batch as
-    ``[T, B, ...]``. Samples are counted from the data as the loader yields it. ``progress``:
-    True for a progress bar, or a callable ``(batches_done, total)``; ``on_batch(done,
-    counter)`` runs after each batch (``counter.report()`` is the report so far).
+    batch dimension of the model input (1 for a ``[T, B, ...]`` input); ``time_first=True``
+    feeds each ``[B, T, ...]`` batch as ``[T, B, ...]``. Samples are counted from the data as
+    the loader yields it. ``progress``: True for a progress bar, or a callable
+    ``(batches_done, total)``; ``on_batch(done, counter)`` runs after each batch
+    (``counter.report()`` is the report so far).
     ``convention`` sets mode, BN, input convention, effective operations and energy to those
     of a published source (``syops.conventions.CONVENTIONS``), replacing those arguments.
     All options are gathered in one ``syops.options.Options``, shown whole in

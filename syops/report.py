@@ -15,10 +15,24 @@ from typing import Any
 
 import pandas as pd
 
-from syops.energy.presets import (PRESETS, ROW_COLUMNS, EnergyModel, breakdown_mj, energy_model,
-                     energy_rows)
-from syops.engine.sites import (EVENTS, MIXED, MULTI_LEVEL, SPIKE, SPIKE_CONVENTIONS,  # noqa: F401
-                    ProductSite, SiteCounts, join_levels)
+from syops.energy.presets import (
+    PRESETS,
+    ROW_COLUMNS,
+    EnergyModel,
+    breakdown_mj,
+    energy_model,
+    energy_rows,
+)
+from syops.engine.sites import (  # noqa: F401
+    EVENTS,
+    MIXED,
+    MULTI_LEVEL,
+    SPIKE,
+    SPIKE_CONVENTIONS,
+    ProductSite,
+    SiteCounts,
+    join_levels,
+)
 
 
 @dataclass(frozen=True)
@@ -384,7 +398,7 @@ class Report:
 
     def __str__(self) -> str:
         """The totals table (and the conventions behind it), as ``print(report)`` shows it."""
-        from syops.reports.text import report_text   # lazy: rendering is not counting
+        from syops.reports.text import report_text  # lazy: rendering is not counting
         return report_text(self.to_dict())
 
     def __repr__(self) -> str:

@@ -1,10 +1,10 @@
 """The ANN baseline and the break-even input firing rate, by hand on a tiny SNN."""
 
 import pytest
-
 from cli_helpers import TINY_ARGS, invoke, json_records, tiny  # noqa: F401
-from syops.baseline import ann_baseline, ann_energy, snn_at_rate
 from test_energy import tiny_snn_report
+
+from syops.baseline import ann_baseline, ann_energy, snn_at_rate
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

@@ -2,9 +2,8 @@
 
 import json
 
-import pytest
-
 import cli_helpers
+import pytest
 from cli_helpers import TINY_ARGS, invoke, json_records, one_error_line
 
 tiny = cli_helpers.tiny  # the fixture

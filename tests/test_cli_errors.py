@@ -2,12 +2,10 @@
 exit 1 and a hint at --debug."""
 
 import pytest
-
-import syops.cli.running
 from cli_helpers import TINY_ARGS, invoke, one_error_line, tiny  # noqa: F401 (fixture)
 from data_fixtures import write_gesture_tree
 
-
+import syops.cli.running
 
 
 def bad_usage(*args) -> str:

@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from cli_helpers import json_records
 from data_fixtures import write_gesture_tree
+
 from syops.cli.diagnostics import QUIET, Diagnostics
 from syops.cli.options import Output
 from syops.cli.output import emit_records

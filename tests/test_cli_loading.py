@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from cli_helpers import invoke, json_records, one_error_line, tiny_model
+
 from syops.cli.loading import canonical_arch, load_model
 from syops.models import create_model
 

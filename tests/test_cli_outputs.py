@@ -5,11 +5,11 @@ import csv
 import io
 from dataclasses import asdict
 
+import cli_helpers
 import pandas as pd
 import pytest
-
-import cli_helpers
 from cli_helpers import TINY_ARGS, invoke, json_records, one_error_line
+
 from syops import PRESETS
 from syops.cli.profile import profile_command
 from syops.reports.records import SCHEMA_VERSION

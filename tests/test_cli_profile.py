@@ -3,11 +3,8 @@ DVS128 Gesture tree in its real on-disk format."""
 
 import pytest
 import torch
-
 from cli_helpers import TINY_ARGS, invoke, json_records, tiny  # noqa: F401 (fixture)
 from data_fixtures import write_gesture_tree
-
-
 
 
 def test_end_to_end_reference_dvs_model_on_a_gesture_tree(tmp_path):
@@ -44,15 +41,15 @@ def test_top_keeps_the_most_costly_layers_and_totals(tiny):
     full, = json_records("profile", tiny, *TINY_ARGS)
     top, = json_records("profile", tiny, *TINY_ARGS, "--top", "1")
     assert len(top["layers"]) == 1
-    assert top["layers"][0]["energy_pj"] == max(l["energy_pj"] for l in full["layers"])
+    assert top["layers"][0]["energy_pj"] == max(row["energy_pj"] for row in full["layers"])
     assert top["dc_mj"] == full["dc_mj"]  # totals are the whole model's
 
 
 def test_depth_aggregates_by_name_prefix(tiny):
     full, = json_records("profile", tiny, *TINY_ARGS, "--no-fuse-bn")
-    assert [l["name"] for l in full["layers"]] == ["conv.0", "conv.1", "fc"]
+    assert [row["name"] for row in full["layers"]] == ["conv.0", "conv.1", "fc"]
     grouped, = json_records("profile", tiny, *TINY_ARGS, "--no-fuse-bn", "--depth", "1")
-    assert [l["name"] for l in grouped["layers"]] == ["conv", "fc"]
+    assert [row["name"] for row in grouped["layers"]] == ["conv", "fc"]
     conv = grouped["layers"][0]
     assert conv["type"] == "Conv2d+BatchNorm2d"
     assert conv["macs"] == pytest.approx(full["layers"][0]["macs"] + full["layers"][1]["macs"])

@@ -3,9 +3,9 @@
 import json
 import math
 
+import cli_helpers
 import pytest
 
-import cli_helpers
 from syops.report import LayerCounts, Report
 from syops.reports.files import to_json, write_atomically
 from syops.reports.layers import layers_by_depth, prefix, top_layers

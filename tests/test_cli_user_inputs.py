@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from cli_helpers import invoke, json_records, one_error_line
-from syops.data import get_dataset
 from test_checkpoints import ResNetN, SewAuthorsResNet, randomised
+
+from syops.data import get_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 

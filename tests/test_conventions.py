@@ -5,9 +5,9 @@ import inspect
 
 import pytest
 import torch
+from cli_helpers import TINY_ARGS, invoke, json_records, one_error_line, tiny  # noqa: F401
 from torch import nn
 
-from cli_helpers import TINY_ARGS, invoke, json_records, one_error_line, tiny  # noqa: F401
 from syops import count_syops
 from syops.conventions import CONVENTIONS, convention, convention_options, differences
 

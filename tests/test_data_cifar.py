@@ -4,10 +4,10 @@ refused pickle version, broken batches, DataLoader workers, and an end-to-end `s
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
-
 from cli_helpers import invoke, json_records, one_error_line
 from data_writers_more import cifar_record, save_tiny_model, solid_image, write_cifar_batch
+from torch.utils.data import DataLoader
+
 from syops.data import DataError, get_dataset
 
 # The mean and std of SpikingJelly's CIFAR-10 examples, and the usual CIFAR-100 ones.

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from data_fixtures import CIFAR10DVS_LAYOUTS, reference_frames, write_cifar10dvs_tree
+
 from syops.data import DataError, get_dataset
 
 T = 4

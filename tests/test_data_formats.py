@@ -2,9 +2,17 @@
 
 import numpy as np
 import pytest
+from data_fixtures import (
+    AEDAT31_HEADER,
+    EventArrays,
+    aedat31_bytes,
+    aedat31_packet,
+    cifar10dvs_bytes,
+    make_events,
+    polarity_word,
+    reference_frames,
+)
 
-from data_fixtures import (AEDAT31_HEADER, EventArrays, aedat31_bytes, aedat31_packet,
-                           cifar10dvs_bytes, make_events, polarity_word, reference_frames)
 from syops.data import DataError
 from syops.data.aedat import read_aedat20_cifar10dvs, read_aedat31_polarity
 from syops.data.events import Events, read_events_npz

@@ -5,10 +5,15 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from data_fixtures import (
+    GESTURE_LAYOUTS,
+    aedat31_bytes,
+    make_events,
+    reference_frames,
+    write_gesture_tree,
+)
 from torch.utils.data import DataLoader
 
-from data_fixtures import (GESTURE_LAYOUTS, aedat31_bytes, make_events, reference_frames,
-                           write_gesture_tree)
 from syops.data import DataError, get_dataset
 
 T = 4

@@ -10,14 +10,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import invoke, one_error_line
+from data_fixtures import (
+    AEDAT20_HEADER,
+    EventArrays,
+    address_space_limited,
+    aedat31_bytes,
+    make_events,
+    reference_frames,
+    save_events_npz,
+    time_limited,
+    write_cifar10dvs_tree,
+    write_gesture_tree,
+    write_image_folder,
+)
 from PIL import Image
 from torch.utils.data import DataLoader
 
 import syops.data.npz
-from cli_helpers import invoke, one_error_line
-from data_fixtures import (AEDAT20_HEADER, EventArrays, address_space_limited, aedat31_bytes,
-                           make_events, reference_frames, save_events_npz, time_limited, write_cifar10dvs_tree,
-                           write_gesture_tree, write_image_folder)
 from syops.data import DataError, get_dataset
 from syops.data.aedat import read_aedat20_cifar10dvs
 from syops.data.events import read_events_npz
@@ -335,7 +345,6 @@ def test_cli_names_the_file_with_workers(tmp_path, tiny_event_model):
 @pytest.fixture
 def tiny_event_model(tmp_path):
     import torch
-
     from cli_helpers import tiny_model
     path = tmp_path / "tiny.pt"
     torch.save(tiny_model(), path)
@@ -428,6 +437,7 @@ def test_shd_external_storage_is_refused(tmp_path):
 def test_skip_bad_checks_only_the_samples_the_run_uses(tmp_path, monkeypatch):
     """--samples N --skip-bad reads N good samples, not every declared one."""
     from data_writers_more import write_shd_file
+
     from syops.data import shd
     write_shd_file(tmp_path / "shd_test.h5", shd_samples(300))
     reads = []

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from data_fixtures import write_image_folder
 from PIL import Image
 
-from data_fixtures import write_image_folder
 from syops.data import DataError, get_dataset
 from syops.data.images import centre_crop, resize_shorter_side
 

@@ -7,10 +7,10 @@ import struct
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
-
 from cli_helpers import json_records
 from data_writers_more import idx_bytes, save_tiny_model, write_idx, write_mnist_split
+from torch.utils.data import DataLoader
+
 from syops.data import DataError, get_dataset
 
 

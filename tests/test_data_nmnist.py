@@ -4,10 +4,10 @@ DataLoader workers, and an end-to-end `syops profile`."""
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
-
 from cli_helpers import invoke, json_records, one_error_line
 from data_writers_more import damaged_copies, nmnist_bytes, save_tiny_model, write_nmnist_sample
+from torch.utils.data import DataLoader
+
 from syops.data import DataError, get_dataset
 from syops.data.nmnist import read_nmnist_bin
 

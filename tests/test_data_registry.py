@@ -68,7 +68,8 @@ def test_synthetic_T_and_dataloader_workers():
     (lambda root: get_dataset("imagenet", T=4), "T does not apply"),
     (lambda root: get_dataset("dvs-gesture", size=0), "size must be an integer >= 1"),
     (lambda root: get_dataset("dvs-gesture", colour=1), "option(s) colour do not apply"),
-    (lambda root: get_dataset("dvs-gesture", root, seed=1), "seed do not apply to dvs-gesture with a data root"),
+    (lambda root: get_dataset("dvs-gesture", root, seed=1),
+     "seed do not apply to dvs-gesture with a data root"),
 ])
 def test_errors_are_one_line_data_errors(tmp_path, call, message):
     (tmp_path / "file.txt").write_text("x")

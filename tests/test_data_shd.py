@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
-
 from cli_helpers import json_records
 from data_writers_more import damaged_copies, save_tiny_model, write_shd_file
+from torch.utils.data import DataLoader
+
 from syops.data import DataError, get_dataset
 from syops.data.shd import spikes_to_frames
 

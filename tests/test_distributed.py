@@ -11,19 +11,27 @@ import pickle
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from cli_helpers import TINY_ARGS, json_records, tiny  # noqa: F401  (fixture)
 from torch import nn
 
-from cli_helpers import TINY_ARGS, json_records, tiny  # noqa: F401  (fixture)
 from syops import count_syops
-from syops.distributed import (Launch, RankError, common_batches, exchange, launch_from_env,
-                               rank_device, reduce_report, shard_indices, unwrap)
+from syops.distributed import (
+    Launch,
+    RankError,
+    common_batches,
+    exchange,
+    launch_from_env,
+    rank_device,
+    reduce_report,
+    shard_indices,
+    unwrap,
+)
 from syops.longrun import Checkpoints, read_partial
 from syops.report import BatchTotals, LayerCounts, Report
 

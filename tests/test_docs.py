@@ -4,10 +4,10 @@ runs, its links resolve, and the release metadata agrees with the package."""
 from __future__ import annotations
 
 import configparser
-import importlib.util
-import re
 import contextlib
+import importlib.util
 import io
+import re
 import shlex
 import sys
 import zipfile

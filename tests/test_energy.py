@@ -6,10 +6,17 @@ from types import SimpleNamespace
 import pytest
 
 from syops import PRESETS
-from syops.energy import (EnergyModel, breakdown_mj, energy_model, energy_rows,
-                          layer_terms_pj, load_energy_file, neuron_terms_pj, to_toml)
-from syops.memory import (Traffic, access_costs_pj, neuron_traffic, sram_access_pj,
-                          synaptic_traffic)
+from syops.energy import (
+    EnergyModel,
+    breakdown_mj,
+    energy_model,
+    energy_rows,
+    layer_terms_pj,
+    load_energy_file,
+    neuron_terms_pj,
+    to_toml,
+)
+from syops.memory import Traffic, access_costs_pj, neuron_traffic, sram_access_pj, synaptic_traffic
 
 KB = 1024
 

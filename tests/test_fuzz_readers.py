@@ -23,15 +23,25 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
+from data_fixtures import (  # noqa: E402
+    address_space_limited,
+    reference_frames,
+    time_limited,
+    write_cifar10dvs_tree,
+    write_gesture_tree,
+    write_image_folder,
+)
+from data_writers_more import (  # noqa: E402
+    solid_image,
+    write_cifar_batch,
+    write_mnist_split,
+    write_nmnist_sample,
+    write_shd_file,
+)
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import syops.data.npz  # noqa: E402
-from data_fixtures import (address_space_limited, reference_frames,  # noqa: E402
-                           time_limited, write_cifar10dvs_tree, write_gesture_tree,
-                           write_image_folder)
-from data_writers_more import (solid_image, write_cifar_batch, write_mnist_split,  # noqa: E402
-                               write_nmnist_sample, write_shd_file)
 from syops.data import DataError, get_dataset  # noqa: E402
 from syops.data.user import open_user_data  # noqa: E402
 

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import invoke
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

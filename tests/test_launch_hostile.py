@@ -11,9 +11,9 @@ import subprocess
 import time
 
 import pytest
+from test_cli_hostile import PROFILE, TIMEOUT, limited
 
 from syops.scale.distributed import MAX_WORLD, launch_from_env, rendezvous_address
-from test_cli_hostile import PROFILE, TIMEOUT, limited
 
 LEFTOVER = {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1"}
 

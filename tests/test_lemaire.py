@@ -20,8 +20,18 @@ from torch import nn
 
 from syops import count_syops
 from syops.energy.conventions import CONVENTIONS
-from syops.energy.lemaire import (Activity, Geometry, Costs, Settings, geometry, hybrid_terms,
-                                  lemaire_energy, op_pj, ram_pj, snn_terms)
+from syops.energy.lemaire import (
+    Activity,
+    Costs,
+    Geometry,
+    Settings,
+    geometry,
+    hybrid_terms,
+    lemaire_energy,
+    op_pj,
+    ram_pj,
+    snn_terms,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 ADD, MUL = 0.1, 3.1

@@ -13,9 +13,9 @@ import timeit
 
 import pytest
 import torch
+from cli_helpers import invoke, json_records, one_error_line
 from torch import nn
 
-from cli_helpers import invoke, json_records, one_error_line
 from syops.cli.loading import load_model
 from syops.cli.pickles import allowed
 from syops.models import create_model

@@ -187,7 +187,8 @@ def test_drop_accumulation_turns_a_dsnn_into_an_fsnn_in_place():
 
 def test_accumulation_projection_only_where_the_shape_changes():
     model = create_model("dsnn50", **SMALL)
-    projected = [step.projection for step in model.accumulation if not isinstance(step.projection, nn.Identity)]
+    projected = [step.projection for step in model.accumulation
+                 if not isinstance(step.projection, nn.Identity)]
     assert len(projected) == 4  # first block of each stage (stage 1 widens 64 -> 256)
     depthwise = [m for p in projected for m in p.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
     assert [m.stride for m in depthwise] == [(2, 2)] * 3

@@ -6,8 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from netx_writer import (CUBA, conv, dense, flatten, input_layer, write_arrays,
-                         write_netx)
+from netx_writer import CUBA, conv, dense, flatten, input_layer, write_arrays, write_netx
 from torch import nn
 
 from syops import count_syops

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from cli_helpers import invoke, one_error_line
-from syops.cli.paths import check_output_paths, run_inputs
+
 from syops.cli.errors import UsageError
+from syops.cli.paths import check_output_paths, run_inputs
 from syops.models import create_model
 
 NET = "import torch\nclass Net(torch.nn.Module):\n    pass\n"

@@ -3,12 +3,12 @@
 import json
 import math
 
+import cli_helpers
 import pytest
 import torch
+from cli_helpers import TINY_ARGS, json_records
 from torch import nn
 
-import cli_helpers
-from cli_helpers import TINY_ARGS, json_records
 from syops import PRESETS, EnergyModel, count_syops
 from syops.energy import energy_model, load_energy_file
 

@@ -9,14 +9,14 @@ import os
 
 import pytest
 import torch
-
 from cli_helpers import TINY_ARGS, invoke, json_records, one_error_line, tiny  # noqa: F401
+from data_fixtures import time_limited
+from test_distributed import SpikeNet, _batches, _data
+
 from syops import count_syops, longrun
 from syops.longrun import Checkpoints, Partial, check_resume, partial_text, read_partial
 from syops.report import LayerCounts, Report, SiteCounts
 from syops.stats import summarize
-from data_fixtures import time_limited
-from test_distributed import SpikeNet, _batches, _data
 
 RUN = ["--samples", "7", "--batch-size", "2"]   # 4 batches: 2, 2, 2, 1 samples
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from rich.console import Console
 from netx_writer import conv, dense, flatten, input_layer, write_arrays, write_netx
+from rich.console import Console
 from spikingjelly.activation_based import layer
 from torch import nn
 

@@ -9,8 +9,7 @@ import torch
 from spikingjelly.activation_based import neuron, surrogate
 from torch import nn
 
-from syops import count_syops
-from syops import reproduce
+from syops import count_syops, reproduce
 from syops.fold import folded_batchnorms
 from syops.models import create_model, model_info
 from syops.models import transformers as tf

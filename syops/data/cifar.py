@@ -4,8 +4,8 @@ CIFAR-10 (``cifar-10-batches-bin/``): ``data_batch_1.bin`` .. ``data_batch_5.bin
 and ``test_batch.bin``, each a run of 3073-byte records: 1 label byte, then 3072 pixel bytes
 (1024 red, 1024 green, 1024 blue, rows of 32). CIFAR-100 (``cifar-100-binary/``):
 ``train.bin`` and ``test.bin`` with 3074-byte records: coarse label, fine label, pixels; the
-label used is the fine one (100 classes; the coarse byte is not read). Items are float32 [3, 32, 32], pixel / 255
-normalised per channel with the mean and std SpikingJelly's CIFAR examples use.
+label used is the fine one (100 classes; the coarse byte is not read). Items are float32
+[3, 32, 32], pixel / 255 normalised per channel with the mean and std SpikingJelly's CIFAR examples use.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ class SyntheticCifar:
     def __call__(self, sample: Sample) -> np.ndarray:
         rng = np.random.default_rng([self.seed, sample.key])
         coarse = rng.integers(0, 256, (self.coarse, self.coarse, 3), dtype=np.uint8)
-        smooth = np.asarray(Image.fromarray(coarse).resize((SIDE, SIDE), Image.BILINEAR),
+        smooth = np.asarray(Image.fromarray(coarse).resize((SIDE, SIDE), Image.Resampling.BILINEAR),
                             dtype=np.float32) / 255.0
         noisy = np.clip(smooth + rng.normal(0.0, self.noise, smooth.shape), 0.0, 1.0)
         pixels = np.round(noisy.transpose(2, 0, 1) * 255.0).astype(np.uint8)

@@ -18,8 +18,13 @@ from typing import List, Optional
 
 from syops.data.aedat import read_aedat20_cifar10dvs
 from syops.data.dataset import DatasetInfo, Sample, SampleDataset, SkipLog, assemble
-from syops.data.dvs import (EventFileReader, find_cache, frames_shape, index_class_folders,
-                            no_layout_error)
+from syops.data.dvs import (
+    EventFileReader,
+    find_cache,
+    frames_shape,
+    index_class_folders,
+    no_layout_error,
+)
 from syops.data.errors import DataError
 
 NAME = "cifar10-dvs"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -97,7 +97,7 @@ def index_class_folders(folder: Path, label_of: Callable[[Path], Optional[int]],
 
     ``label_of`` maps a sub-folder to its label, None to pass over it, or raises DataError.
     """
-    samples = []
+    samples: list[Any] = []
     for class_folder in sorted(entry for entry in folder.iterdir() if entry.is_dir()):
         label = label_of(class_folder)
         if label is None:

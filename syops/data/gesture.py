@@ -16,8 +16,14 @@ import numpy as np
 
 from syops.data.aedat import read_aedat31_polarity
 from syops.data.dataset import DatasetInfo, Sample, SampleDataset, SkipLog, assemble
-from syops.data.dvs import (find_cache, frames_shape, index_class_folders, integrate_on_sensor,
-                            no_layout_error, require_folder)
+from syops.data.dvs import (
+    find_cache,
+    frames_shape,
+    index_class_folders,
+    integrate_on_sensor,
+    no_layout_error,
+    require_folder,
+)
 from syops.data.errors import DataError, broken_file
 from syops.data.events import Events, in_time_window
 

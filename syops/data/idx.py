@@ -196,7 +196,7 @@ class SyntheticDigits:
     def __call__(self, sample: Sample) -> np.ndarray:
         rng = np.random.default_rng([self.seed, sample.key])
         coarse = rng.integers(0, 256, (self.coarse, self.coarse), dtype=np.uint8)
-        smooth = np.asarray(Image.fromarray(coarse).resize((SIDE, SIDE), Image.BILINEAR),
+        smooth = np.asarray(Image.fromarray(coarse).resize((SIDE, SIDE), Image.Resampling.BILINEAR),
                             dtype=np.float32) / 255.0
         ink = np.clip((smooth - np.quantile(smooth, 0.8)) * 8.0, 0.0, 1.0)
         return ink.astype(np.float32).reshape(SAMPLE_SHAPE)

@@ -102,7 +102,7 @@ def resize_shorter_side(image: Image.Image, size: int) -> Image.Image:
         new_size: Tuple[int, int] = (size, int(size * height / width))
     else:
         new_size = (int(size * width / height), size)
-    return image.resize(new_size, Image.BILINEAR)
+    return image.resize(new_size, Image.Resampling.BILINEAR)
 
 
 def centre_crop(image: Image.Image, size: int) -> Image.Image:

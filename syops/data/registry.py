@@ -12,8 +12,13 @@ from syops.data import cifar, cifar10_dvs, gesture, idx, images, nmnist, shd
 from syops.data.dataset import GOOD_SAMPLES_NEEDED, Reader, SampleDataset
 from syops.data.dvs import DEFAULT_T, frames_shape
 from syops.data.errors import DataError
-from syops.data.synthetic import (DEFAULT_SEED, DEFAULT_SIZE, SyntheticEventFrames,
-                                  SyntheticImages, build_synthetic)
+from syops.data.synthetic import (
+    DEFAULT_SEED,
+    DEFAULT_SIZE,
+    SyntheticEventFrames,
+    SyntheticImages,
+    build_synthetic,
+)
 from syops.data.user import is_user_data, open_user_data
 
 SPLITS = ("train", "test")

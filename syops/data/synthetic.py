@@ -116,7 +116,7 @@ class SyntheticImages:
     def __call__(self, sample: Sample) -> np.ndarray:
         rng = _rng(self.seed, sample)
         coarse = rng.integers(0, 256, (self.coarse, self.coarse, 3), dtype=np.uint8)
-        smooth = Image.fromarray(coarse).resize((self.size, self.size), Image.BILINEAR)
+        smooth = Image.fromarray(coarse).resize((self.size, self.size), Image.Resampling.BILINEAR)
         pixels = np.asarray(smooth, dtype=np.float32) / 255.0
         pixels = pixels + rng.normal(0.0, self.noise, pixels.shape).astype(np.float32)
         return normalise(np.clip(pixels, 0.0, 1.0))

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from syops.data import user
 from syops.data.dataset import DatasetInfo, IndexedSamples, SampleDataset, Skipped
 from syops.data.errors import DataError
-from syops.data import user
 from syops.imports import ImportSpecError, load_object, spec_folders, summary, user_code
 
 DEFAULT_SAMPLES = 10_000

@@ -8,11 +8,12 @@ boundary (pre-silicon, measured, calibrated, borrowed; dynamic only or total). A
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
+
+import tomllib
 
 SECTIONS = {
     "energy": ("synaptic_pj", "synaptic_conv_pj", "neuron_pj", "neuron_active_pj",

@@ -13,10 +13,11 @@ import errno
 import math
 import os
 import stat
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
+
+import tomllib
 
 from syops.energy.chip import Chip, chips
 from syops.energy.memory import WEIGHT_HOMES, WEIGHT_READS, neuron_memory_pj, synaptic_memory_pj

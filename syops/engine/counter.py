@@ -28,13 +28,13 @@ from torch.utils._pytree import tree_leaves
 
 from syops.energy.presets import energy_model
 from syops.engine import layout
+from syops.engine.assemble import UncountedModulesError, assemble_report  # noqa: F401 (re-exported)
+from syops.engine.callsites import CallSites
 from syops.engine.checks import check_finite, parameter_types
+from syops.engine.classify import layer_verdicts
 from syops.engine.emits import emits
 from syops.engine.fold import folded_batchnorms
 from syops.engine.interception import ScopedProducts
-from syops.engine.assemble import UncountedModulesError, assemble_report  # noqa: F401 (re-exported)
-from syops.engine.callsites import CallSites
-from syops.engine.classify import layer_verdicts
 from syops.engine.measure import Measure
 from syops.engine.neurons import neuron_call
 from syops.engine.ops import module_products

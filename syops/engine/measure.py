@@ -98,7 +98,7 @@ class Measure:
         sums, nz_sums, stats = call_statistics(x, rule.count_dims, events=signed,
                                                nonzero_sums=counts.declared_spike or signed)
         if effective:
-            pairs = nz_pairs = rule.effective_pairs(module, x)
+            pairs = nz_pairs = rule.effective_pairs(module, x)  # type: ignore[attr-defined]
         elif options.mode == "exact":
             pairs = rule.spike_pairs(module, sums if rule.count_dims else stats[0], self.cache)
             nz_pairs = (rule.spike_pairs(module, nz_sums if rule.count_dims else nz_sums.sum(),
@@ -191,7 +191,9 @@ class Measure:
         """An operand's counts with one more input (its statistics ``stats``)."""
         if operand.fixed or numel == 0:
             return operand
-        binary, integer, level = call_kind(*stats, self.options.spikes)
+        total, nonzero, low, high, fraction, smallest = stats
+        binary, integer, level = call_kind(total, nonzero, low, high, fraction, smallest,
+                                           self.options.spikes)
         return operand + OperandCounts(binary=binary, integer=integer, level=level,
                                        nonzero=int(stats[1]), elements=numel)
 

@@ -314,6 +314,7 @@ def run_probe(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]],
             except Exception:
                 if inputs is attempts[-1]:
                     raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def out_of_memory(err: BaseException) -> bool:

@@ -41,8 +41,8 @@ def _shells(model: nn.Module) -> dict[int, Any]:
         memo[id(module)] = object.__new__(type(module))
         for tensor in (*module._parameters.values(), *module._buffers.values()):
             if tensor is not None and is_lazy(tensor):   # deepcopy refuses them
-                memo[id(tensor)] = type(tensor)(requires_grad=False, device=tensor.device,
-                                                dtype=tensor.dtype)
+                memo[id(tensor)] = type(tensor)(  # type: ignore[call-arg] # stubs lack them
+                    requires_grad=False, device=tensor.device, dtype=tensor.dtype)
     return memo
 
 

@@ -33,8 +33,13 @@ from torch import Tensor, nn
 from torch.nn.parameter import is_lazy
 from torch.nn.utils import parametrize
 
-from syops.engine.coverage import (conv_coverage, conv_output_length, conv_transpose_coverage,
-                                   conv_transpose_output_length, resolve_padding)
+from syops.engine.coverage import (
+    conv_coverage,
+    conv_output_length,
+    conv_transpose_coverage,
+    conv_transpose_output_length,
+    resolve_padding,
+)
 
 
 class Rule(Protocol):

@@ -68,7 +68,7 @@ def flatten(graph: dict[str, Any], prefix: str = "") -> tuple[dict, list]:
 
 def _edges(graph: dict[str, Any]) -> list[tuple[str, str]]:
     raw = graph.get("edges", [])
-    pairs = np.asarray(raw, dtype=object).reshape(-1, 2) if len(raw) else []
+    pairs: Any = np.asarray(raw, dtype=object).reshape(-1, 2) if len(raw) else []
     return [(_name(a), _name(b)) for a, b in pairs]
 
 

@@ -194,6 +194,6 @@ class Delay(Stateful):
     def forward(self, x: Tensor) -> Tensor:
         history = torch.zeros((self.depth, *x.shape), dtype=x.dtype, device=x.device) \
             if self.v is None else self.v
-        self.v = torch.cat([x.unsqueeze(0), history[:-1]])   # [age, B, ...]
+        self.v = kept = torch.cat([x.unsqueeze(0), history[:-1]])   # [age, B, ...]
         ages = self.steps.expand(x.shape).unsqueeze(0)
-        return self.v.gather(0, ages).squeeze(0)
+        return kept.gather(0, ages).squeeze(0)

@@ -247,7 +247,7 @@ def _portable(error: BaseException | None) -> BaseException | None:
 
 
 def _shared(error: BaseException, failed: int) -> BaseException:
-    error._syops_shared = True
+    setattr(error, "_syops_shared", True)   # an exception of any type: no declared field
     if not any(str(note).startswith("raised on rank") for note in getattr(error, "__notes__", ())):
         error.add_note(f"raised on rank {failed}")
     return error

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from syops.scale import distributed
 from syops.report import Report
+from syops.scale import distributed
 
 FORMAT = "syops-partial/1"
 MAX_PARTIAL_BYTES = 256 << 20
@@ -166,8 +166,13 @@ class Checkpoints:
 def progress_columns() -> tuple:
     """Rich progress-bar columns: description, bar, batches done/total, samples/s (the
     task's ``rate`` field, see ``sample_rate``), elapsed time and time remaining."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
 

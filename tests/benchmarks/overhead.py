@@ -161,7 +161,10 @@ def run_sj_simple_energy(model, batches) -> Counts:
 
 def run_sj_synop_mac(model, batches) -> Counts:
     from spikingjelly.activation_based.op_counter import (
-        DispatchCounterMode, MACCounter, SynOpCounter)
+        DispatchCounterMode,
+        MACCounter,
+        SynOpCounter,
+    )
     synops, macs = SynOpCounter(), MACCounter()
     with torch.no_grad(), DispatchCounterMode([synops, macs]):
         for x in batches:
