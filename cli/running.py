@@ -204,7 +204,8 @@ def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, dat
                 counted = count_syops(model, batches, **counting.engine_options(
                                           loaded.info.family if loaded.info else None),
                                       strict=counting.strict, on_batch=on_batch,
-                                      time_first=data.time_first)
+                                      time_first=data.time_first,
+                                      check_layout=loaded.info is None)
                 report = counted if report is None else report + counted
         except (RuntimeError, IndexError) as exc:
             if not looks_like_shape_error(exc):

@@ -32,13 +32,15 @@ class Options:
     batch_dim: int = 0             # the model input's sample dimension
     time_first: bool = False       # batches are [B, T, ...], fed to the model as [T, B, ...]
     strict: bool = False           # refuse parameterised modules that no rule counts
+    check_layout: bool = True      # warn where samples may be time steps (off for models whose
+                                   # input layout is known: the reference models)
     energy: Any = "fp32"           # an energy preset's name, a TOML path or an EnergyModel
 
     def __post_init__(self) -> None:
         _check_choice("mode", self.mode, MODES)
         _check_choice("classify", self.classify, CLASSIFICATIONS)
         _check_choice("spikes", self.spikes, SPIKE_CONVENTIONS)
-        for name in ("fuse_bn", "effective", "time_first", "strict"):
+        for name in ("fuse_bn", "effective", "time_first", "strict", "check_layout"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if isinstance(self.batch_dim, bool) or not isinstance(self.batch_dim, int) \

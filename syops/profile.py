@@ -81,6 +81,7 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
                 classify: str = "probe", signals: Mapping[str, str] | None = None,
                 batch_dim: int = 0, time_first: bool = False, spikes: str = "binary",
                 bn_macs: int = 2, effective: bool = False, convention: str | None = None,
+                check_layout: bool = True,
                 on_batch: Callable[[int, SyopsCounter], None] | None = None) -> Report:
     """Count the synaptic operations of ``model`` on ``data`` (per sample).
 
@@ -107,6 +108,8 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
     of a published source (``syops.conventions.CONVENTIONS``), replacing those arguments.
     All options are gathered in one ``syops.options.Options``, shown whole in
     ``report.options``. ``spikes="ternary"`` prices -1/0/1 inputs as ACs (NeuroBench).
+    ``check_layout=False`` drops the warning that the samples may be time steps (for a
+    model whose input layout is known, as the command line does for reference models).
 
     Under an initialised torch.distributed process group every rank counts the data it is
     given and every rank gets the sum over ranks; an error on one rank is raised on every
@@ -115,7 +118,7 @@ def count_syops(model: nn.Module, data: Tensor | Iterable, *, mode: str = "exact
     options = Options.build(convention, mode=mode, fuse_bn=fuse_bn, energy=energy,
                             strict=strict, classify=classify, signals=signals,
                             batch_dim=batch_dim, time_first=time_first, spikes=spikes,
-                            bn_macs=bn_macs, effective=effective)
+                            bn_macs=bn_macs, effective=effective, check_layout=check_layout)
     if max_batches is not None and max_batches < 1:
         raise ValueError(f"max_batches must be at least 1, got {max_batches}")
     model = distributed.unwrap(model)   # DDP's forward broadcasts; count the module inside

@@ -402,3 +402,13 @@ def test_w6_neuron_output_through_a_scale_is_scaled_spikes_under_events(scale):
     assert per_layer(report)["fc2"] == pytest.approx((ones * 3 / 5, 0.0))
     # under the binary convention the scaled spikes are multi-level: 6 x 3 dense MACs
     assert per_layer(syops.count_syops(model, x))["fc2"] == (0.0, 18.0)
+
+
+def test_reference_models_at_batch_t_are_not_warned_about_layout():
+    from cli_helpers import invoke
+    # sew7b takes [B, T, ...] frames: with a batch of 4 at T = 4 the shapes alone cannot tell
+    # samples from steps, but the command line builds the layout of a reference model itself
+    result = invoke("profile", "sew7b", "-T", "4", "--batch-size", "4", "--samples", "4",
+                    "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "time steps" not in result.stderr

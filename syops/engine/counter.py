@@ -220,8 +220,10 @@ class SyopsCounter:
             steps = time_steps(module, x)
             self._batches.updates += neuron_call(tally, module, x, y, self._forward_samples,
                                                  self._pending)
-            self._warn(layout.ambiguous_samples(module, x, steps, self._input_dims,
-                                                self._forward_samples, self.options.model_batch_dim))
+            if self.options.check_layout:
+                self._warn(layout.ambiguous_samples(module, x, steps, self._input_dims,
+                                                    self._forward_samples,
+                                                    self.options.model_batch_dim))
             if not self.samples_from_caller:
                 self.note(layout.single_step_loop(module, steps, self.forwards))
         return on_call
