@@ -15,14 +15,13 @@ firing rates: reports must say "synthetic" (``info.describe()`` does).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Tuple
 
 import numpy as np
 from PIL import Image
 
-from syops.data.dataset import DatasetInfo, Reader, Sample, SampleDataset
+from syops.data.dataset import DatasetInfo, IndexedSamples, Reader, Sample, SampleDataset
 from syops.data.errors import DataError
 from syops.data.images import normalise
 
@@ -38,32 +37,23 @@ def build_synthetic(name: str, num_classes: int, sample_shape: Tuple[int, ...], 
     info = DatasetInfo(name=name, num_classes=num_classes, sample_shape=sample_shape, T=T,
                        synthetic=True, source=f"synthetic (seed {seed})", split=split,
                        layout="synthetic", seed=seed)
-    return SyntheticDataset(info, SyntheticSamples(size, num_classes), reader)
+    return SyntheticDataset(info, IndexedSamples("", size, _ClassCycle(num_classes)), reader)
 
 
 @dataclass(frozen=True)
-class SyntheticSamples(Sequence):
-    """The index of ``size`` synthetic items, made on access (a size of 10^8 costs nothing)."""
+class _ClassCycle:
+    """Synthetic labels: item i is of class i mod ``num_classes``."""
 
-    size: int
     num_classes: int
 
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self.size))]
-        if not -self.size <= index < self.size:
-            raise IndexError(f"synthetic item {index} of {self.size}")
-        index %= self.size
-        return Sample("", index % self.num_classes, index)
+    def __getitem__(self, index: int) -> int:
+        return index % self.num_classes
 
 
 class SyntheticDataset(SampleDataset):
-    """A SampleDataset over a lazy ``SyntheticSamples`` index (not copied into a list)."""
+    """A SampleDataset over a lazy ``IndexedSamples`` index (not copied into a list)."""
 
-    def __init__(self, info: DatasetInfo, samples: SyntheticSamples, reader: Reader):
+    def __init__(self, info: DatasetInfo, samples: IndexedSamples, reader: Reader):
         super().__init__(info, (), reader)
         self.samples = samples
         self.info = replace(self.info, num_samples=len(samples))
