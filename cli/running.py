@@ -18,6 +18,8 @@ from syops.data import SampleDataset, get_dataset, list_datasets
 from syops.data.dataset import GoodBatches, collate_good
 from syops.data.registry import find_spec
 from syops.data.user import is_user_data, open_user_data
+from syops.energy.chip import chips
+from syops.energy.mapping import estimate
 from syops.reports.records import RANDOM_INIT, Profiled
 
 from .diagnostics import Diagnostics
@@ -223,4 +225,15 @@ def profile(loaded: LoadedModel, dataset: SampleDataset, counting: Counting, dat
     report = replace(report, model=loaded.name, data=dataset.describe())
     T = loaded.info.T if loaded.info else dataset.info.T
     return Profiled(report, T, loaded.weights, dataset.info.synthetic, counting.convention,
-                    counting.ann_baseline)
+                    counting.ann_baseline, chip_mapping(model, report))
+
+
+def chip_mapping(model, report) -> dict | None:
+    """Cores used, fit and the layers that break a limit, when the energy preset is a chip."""
+    chip = chips().get(report.energy_model.name)
+    if chip is None:
+        return None
+    found = estimate(model, report, chip)
+    return {"chip": found.chip, "cores": found.cores, "chips": found.chips,
+            "cores_per_chip": found.cores_per_chip, "fits": found.fits,
+            "breaks": list(found.breaks), "notes": list(found.notes)}

@@ -76,7 +76,20 @@ def caption(records: list[dict[str, Any]]) -> str:
         return ""
     return "\n".join(filter(None, [provenance(records), conventions(records[0]),
                                    named(records), breakdown(records), baseline(records),
-                                   energy_spread(records)]))
+                                   mapping(records), energy_spread(records)]))
+
+
+def mapping(records: list[dict[str, Any]]) -> str:
+    """Cores used and fit, for models priced on a chip (the mapping estimate)."""
+    lines = []
+    for r in records:
+        found = r.get("mapping")
+        if found:
+            fit = "fits" if found["fits"] else "does not fit (" + "; ".join(found["breaks"][:3]) + (
+                "; ..." if len(found["breaks"]) > 3 else "") + ")"
+            lines.append(f"{r['model']}: {found['cores']} cores on {found['chips']} "
+                         f"{found['chip']} chip(s), {fit}")
+    return ("Mapping estimate: " + "; ".join(lines) + ".") if lines else ""
 
 
 def baseline(records: list[dict[str, Any]]) -> str:

@@ -31,6 +31,7 @@ class Profiled:
     synthetic_data: bool = True
     convention: str | None = None  # the named convention it was counted under, if any
     ann_baseline: bool = False     # add the ANN baseline and the break-even rates
+    mapping: dict[str, Any] | None = None   # cores and fit on the energy preset's chip
 
 
 def record(profiled: Profiled, *, rate: float | None = None, depth: int | None = None,
@@ -45,6 +46,8 @@ def record(profiled: Profiled, *, rate: float | None = None, depth: int | None =
         out["T"] = profiled.T
     if profiled.ann_baseline:
         out["ann_baseline"] = ann_baseline(report, profiled.T)
+    if profiled.mapping is not None:
+        out["mapping"] = profiled.mapping
     if latency is not None or fps is not None:  # a chip's static term over that time
         out["energy_breakdown_mj"] = report.energy_breakdown(latency=latency, fps=fps)
     if rate is not None:

@@ -177,3 +177,26 @@ def test_cli_latency_and_fps_price_the_static_term(tiny):  # noqa: F811
     assert record["energy_breakdown_mj"]["static"] == pytest.approx(0.29)  # 29 mW x 10 ms
     both = invoke("profile", tiny, *TINY_ARGS, "--latency", "0.01", "--fps", "10")
     assert both.exit_code == 2 and "give one of them" in both.output
+
+
+def test_profile_on_a_chip_preset_shows_cores_and_fit():
+    """The record and the caption carry the mapping estimate of the model on the chip, the
+    same as syops.energy.mapping.estimate gives from Python."""
+    from cli_helpers import invoke, json_records
+
+    from syops import count_syops
+    from syops.energy.chip import chip
+    from syops.energy.mapping import estimate
+    from syops.models import create_model, model_info
+
+    record, = json_records("profile", "fsnn7", "--energy", "loihi2", "--samples", "1")
+    info = model_info("fsnn7")
+    model = create_model("fsnn7")
+    report = count_syops(model, info.example_input(1), energy="loihi2")
+    expected = estimate(model, report, chip("loihi2"))
+    assert record["mapping"]["cores"] == expected.cores
+    assert record["mapping"]["fits"] == expected.fits
+    assert record["mapping"]["breaks"] == list(expected.breaks)
+    table = invoke("profile", "fsnn7", "--energy", "loihi2", "--samples", "1")
+    assert f"Mapping estimate: fsnn7: {expected.cores} cores" in table.stdout
+    assert "mapping" not in json_records("profile", "fsnn7", "--samples", "1")[0]
