@@ -34,9 +34,10 @@ def emitted(y: Tensor) -> Tensor:
     if y.dtype == torch.bool:
         y = y.view(torch.uint8)
     magnitude = y if y.dtype == torch.uint8 else y.abs()
-    # float64: several spikes per step or graded values make float32 partial sums inexact
+    # float32 in slices (spikes.py): exact for 0/1 spikes; events per update is a figure shown
+    # beside the firing rate, where float32's rounding of large multi-spike sums is harmless
     return torch.stack((_summed(y != 0, 0, torch.float32),
-                        _summed(magnitude, 0, torch.float64)))
+                        _summed(magnitude, 0, torch.float32)))
 
 
 def _record(tally: NeuronTally, row: list[float]) -> None:
