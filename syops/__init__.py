@@ -60,7 +60,7 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.import_module(f"{__name__}.{MOVED[spec.name.rsplit('.', 1)[1]]}")
 
     def exec_module(self, module) -> None:
-        pass
+        """Nothing to run: the module was executed at its new place."""
 
 
 if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
