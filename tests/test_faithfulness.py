@@ -295,6 +295,18 @@ def test_official_sew_dvs_replica_totals_do_not_depend_on_batching():
         report = count_syops(model, [data[i:i + batch] for i in range(0, 10, batch)])
         figures.add((report.samples, report.macs, round(report.acs, 6),
                      round(report.neuron_firing_rate, 12)))
+    with torch.inference_mode():   # grad mode does not change a figure
+        report = count_syops(model, [frames[i:i + 2] for i in range(0, 10, 2)])
+    figures.add((report.samples, report.macs, round(report.acs, 6),
+                 round(report.neuron_firing_rate, 12)))
+    # a user's forward hooks that return a copy of each output: counted as they run, the same
+    handles = [m.register_forward_hook(lambda m, a, y: y.clone() if torch.is_tensor(y) else None)
+               for m in model.modules()]
+    report = count_syops(model, [frames[i:i + 5] for i in range(0, 10, 5)])
+    for handle in handles:
+        handle.remove()
+    figures.add((report.samples, report.macs, round(report.acs, 6),
+                 round(report.neuron_firing_rate, 12)))
     assert len(figures) == 1
     samples, macs, _, _ = figures.pop()
     # MACs by hand (T = 3): the 1x1 stem on event counts (8 out x 8 x 8 x 2 in), the first
