@@ -30,6 +30,11 @@ class Stateful(nn.Module):
     def state(self, x: Tensor) -> Tensor:
         return torch.zeros_like(x) if self.v is None else self.v
 
+    def spike_at(self, params: Params, node: str, threshold: np.ndarray) -> None:
+        """Keep the threshold and the reset voltage of a node that spikes (``fire``)."""
+        self.register_buffer("threshold", buffer(threshold))
+        self.register_buffer("v_reset", buffer(_reset(params, node, threshold)))
+
 
 class Leaky(Stateful):
     """LI: a leaky integrator (its output is the membrane voltage)."""
@@ -46,8 +51,7 @@ class Leaky(Stateful):
         self.register_buffer("leak", buffer(k * p["v_leak"]))
         self.register_buffer("gain", buffer(k * p["r"]))
         if threshold:
-            self.register_buffer("threshold", buffer(p["v_threshold"]))
-            self.register_buffer("v_reset", buffer(_reset(params, node, p["v_threshold"])))
+            self.spike_at(params, node, p["v_threshold"])
         self.reset()
 
     def integrate(self, x: Tensor) -> Tensor:
@@ -91,8 +95,7 @@ class Integrator(Stateful):
         if threshold:
             p = {"r": r, "v_threshold": array(params, "v_threshold", node)}
             same_shapes(node, p)
-            self.register_buffer("threshold", buffer(p["v_threshold"]))
-            self.register_buffer("v_reset", buffer(_reset(params, node, p["v_threshold"])))
+            self.spike_at(params, node, p["v_threshold"])
         self.reset()
 
     def integrate(self, x: Tensor) -> Tensor:
@@ -129,8 +132,7 @@ class CubaLI(Stateful):
         self.register_buffer("leak", buffer(k_mem * p["v_leak"]))
         self.register_buffer("gain", buffer(k_mem * p["r"]))
         if threshold:
-            self.register_buffer("threshold", buffer(p["v_threshold"]))
-            self.register_buffer("v_reset", buffer(_reset(params, node, p["v_threshold"])))
+            self.spike_at(params, node, p["v_threshold"])
         self.reset()
 
     def reset(self) -> None:
