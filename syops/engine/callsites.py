@@ -31,6 +31,7 @@ class CallSites:
 
     def new_forward(self) -> None:
         self._calls.clear()
+        self.measure.seen.clear()
 
     def layer_call(self, tally: LayerTally, module: nn.Module, x: Tensor, output: Any) -> None:
         """One call of a counted layer on input ``x``."""

@@ -219,7 +219,7 @@ class SyopsCounter:
                 return
             steps = time_steps(module, x)
             self._batches.updates += neuron_call(tally, module, x, y, self._forward_samples,
-                                                 self._pending)
+                                                 self._pending, self._sites.measure.statistics)
             if self.options.check_layout:
                 self._warn(layout.ambiguous_samples(module, x, steps, self._input_dims,
                                                     self._forward_samples,

@@ -18,9 +18,10 @@ import torch
 from torch import Tensor
 
 from syops.engine.ops import Contraction
+from syops.engine.reuse import StatisticsCache
 from syops.engine.rules import Rule
 from syops.engine.sites import OperandCounts, join_levels
-from syops.engine.spikes import call_statistics
+from syops.engine.spikes import call_statistics, flat_statistics
 from syops.engine.tallies import Batches, Pending, Site
 from syops.options import Options
 
@@ -80,6 +81,11 @@ class Measure:
     def __init__(self, options: Options, batches: Batches, pending: list[Pending]):
         self.options, self.batches, self.pending = options, batches, pending
         self.cache: dict = {}
+        self.seen = StatisticsCache()
+
+    def statistics(self, x: Tensor) -> Tensor:
+        """``x``'s flat statistics (``spikes.flat_statistics``), computed once per tensor."""
+        return self.seen.get(x, lambda t: flat_statistics(t, _signed(self.options.spikes)))
 
     # --- layer calls --------------------------------------------------------------------
     def layer_call(self, site: Site, rule: Rule, module: Any, x: Tensor, dense: int) -> None:
@@ -96,7 +102,8 @@ class Measure:
             return
         signed = _signed(options.spikes)
         sums, nz_sums, stats = call_statistics(x, rule.count_dims, events=signed,
-                                               nonzero_sums=counts.declared_spike or signed)
+                                               nonzero_sums=counts.declared_spike or signed,
+                                               flat=self.statistics(x))
         if effective:
             pairs = nz_pairs = rule.effective_pairs(module, x)  # type: ignore[attr-defined]
         elif options.mode == "exact":
@@ -108,7 +115,7 @@ class Measure:
         numel = x.numel()
         self.pending.append(Pending(
             lambda row: self._record_layer(site, None if effective else dense, numel, *row),
-            torch.cat((torch.stack((pairs, nz_pairs)), stats))))
+            torch.cat((torch.stack((pairs, nz_pairs)), stats[:6]))))
 
     def _record_layer(self, site: Site, dense: int | None, numel: int, pairs: float,
                       nz_pairs: float, total: float, nonzero: float, low: float, high: float,
@@ -147,11 +154,10 @@ class Measure:
         a_live, b_live = not counts.a.fixed, not counts.b.fixed
         if not (a_live or b_live or effective) or dense == 0:
             return
-        signed = _signed(self.options.spikes)
         device = next(t.device for t in (product.a, product.b) if t is not None)
         zero = torch.zeros(6, dtype=torch.float64, device=device)
-        a_stats = call_statistics(product.a, events=signed).stats if a_live else zero
-        b_stats = call_statistics(product.b, events=signed).stats if b_live else zero
+        a_stats = self.statistics(product.a)[:6] if a_live else zero
+        b_stats = self.statistics(product.b)[:6] if b_live else zero
         if effective:
             both = both_pairs(product, nonzero=True)
         elif a_live and b_live and self.options.mode == "exact":

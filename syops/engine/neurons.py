@@ -8,36 +8,28 @@ MultiSpike, SpikingJelly's ILIFNode) or graded spikes.
 
 from __future__ import annotations
 
-import torch
+from typing import Callable
+
 from torch import Tensor, nn
 
 from syops.engine.snn import time_steps
-from syops.engine.spikes import _summed
 from syops.engine.tallies import NeuronTally, Pending
+
+SPIKES_EVENTS = [1, 6]   # non-zero count and summed magnitudes in spikes.flat_statistics
 
 
 def neuron_call(tally: NeuronTally, module: nn.Module, x: Tensor, y: Tensor, samples: int,
-                pending: list[Pending]) -> int:
+                pending: list[Pending], statistics: Callable[[Tensor], Tensor]) -> int:
     """Account one call of a neuron layer (input ``x``, emitted ``y``) over ``samples``
-    samples; queue its spike and event sums. Returns the updates it made."""
+    samples; queue its spike and event sums (from ``statistics(y)``, the flat statistics the
+    layers it feeds share). Returns the updates it made."""
     steps = time_steps(module, x)
     tally.calls += 1
     tally.updates += x.numel()
     tally.neurons = x.numel() // max(steps * max(samples, 1), 1)
     if y.numel():
-        pending.append(Pending(lambda row: _record(tally, row), emitted(y)))
+        pending.append(Pending(lambda row: _record(tally, row), statistics(y)[SPIKES_EVENTS]))
     return x.numel()
-
-
-def emitted(y: Tensor) -> Tensor:
-    """[non-zero values, summed magnitudes] of a neuron's output, on its device."""
-    if y.dtype == torch.bool:
-        y = y.view(torch.uint8)
-    magnitude = y if y.dtype == torch.uint8 else y.abs()
-    # float32 in slices (spikes.py): exact for 0/1 spikes; events per update is a figure shown
-    # beside the firing rate, where float32's rounding of large multi-spike sums is harmless
-    return torch.stack((_summed(y != 0, 0, torch.float32),
-                        _summed(magnitude, 0, torch.float32)))
 
 
 def _record(tally: NeuronTally, row: list[float]) -> None:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 EXACT_FLOAT32 = 1 << 24   # float32 sums of 0/1 are exact up to this many terms
+CPU_SLICE = 1 << 18       # elements measured at a time on a CPU: 1 MiB of float32, in cache
 
 
 class CallStatistics(NamedTuple):
@@ -71,30 +72,64 @@ def _positions(x: Tensor, count_dims: int) -> int:
     return positions
 
 
+def flat_statistics(x: Tensor, events: bool = False) -> Tensor:
+    """float64 ``[total, nonzero, low, high, fraction, smallest, magnitudes]`` of ``x`` on
+    its device: its sum (of magnitudes under ``events``), non-zero count, range, (under
+    ``events``) its largest distance from an integer and smallest non-zero magnitude (else
+    0), and its summed magnitudes (a neuron's events).
+
+    The non-zero count is ``sign(x) . sign(x)`` and the summed magnitudes ``x . sign(x)``:
+    dot products, exact on slices of at most 2**24 elements for 0/1 (and -1/0/1) values,
+    and cheaper than counting ``x != 0``. Outside ``events`` the magnitudes are accumulated
+    in float32 (a figure shown, never a test); ``total`` keeps torch's summation (see the
+    module's note on rounding)."""
+    if x.numel() == 0:
+        return torch.zeros(7, dtype=torch.float64, device=x.device)
+    values = x.detach().reshape(-1)
+    dtype = _accumulator(x, events)
+    values = values if values.dtype == dtype else values.to(dtype)
+    total, nonzero, low, high, magnitudes = _slice_counts(values)
+    zero = torch.zeros((), dtype=torch.float64, device=x.device)
+    fraction, smallest = zero, zero
+    if events:
+        total = magnitudes
+        fraction = (values - values.round()).abs().amax().double()
+        smallest = torch.where(values != 0, values.abs(), torch.inf).amin().double()
+    return torch.stack((total, nonzero, low, high, fraction, smallest, magnitudes))
+
+
+def _slice_counts(values: Tensor) -> tuple[Tensor, ...]:
+    """float64 (sum, non-zero count, low, high, summed magnitudes) of a flat tensor, taken
+    slice by slice: on a CPU in slices that stay in cache with their signs (written into one
+    scratch buffer rather than a new tensor as large as the input), elsewhere in slices of
+    2**24 elements."""
+    size = CPU_SLICE if values.device.type == "cpu" else EXACT_FLOAT32
+    scratch = torch.empty(min(size, values.numel()), dtype=values.dtype, device=values.device)
+    rows = []
+    for part in values.split(size):
+        signs = torch.sign(part, out=scratch[:part.numel()])
+        low, high = torch.aminmax(part)
+        rows.append(torch.stack((part.sum(), torch.dot(signs, signs), low, high,
+                                 torch.dot(part, signs))))
+    table = (rows[0] if len(rows) == 1 else torch.stack(rows)).double().reshape(len(rows), 5)
+    total, nonzero, _, _, magnitudes = table.sum(0)
+    return total, nonzero, table[:, 2].min(), table[:, 3].max(), magnitudes
+
+
 def call_statistics(x: Tensor, count_dims: int = 0, *, nonzero_sums: bool = False,
-                    events: bool = False) -> CallStatistics:
-    """The statistics of one input, on its device (see ``CallStatistics``)."""
+                    events: bool = False, flat: Tensor | None = None) -> CallStatistics:
+    """The statistics of one input, on its device (see ``CallStatistics``); ``flat`` is its
+    ``flat_statistics`` when already computed."""
+    x = x.detach()
     if x.dtype == torch.bool:
         x = x.view(torch.uint8)
-    dtype = _accumulator(x, events)
-    low, high = torch.aminmax(x)
+    stats = flat_statistics(x, events) if flat is None else flat
+    if not count_dims:
+        return CallStatistics(stats[0], stats[1] if nonzero_sums else None, stats)
     signed = x.is_floating_point() or x.dtype in (torch.int8, torch.int16, torch.int32,
                                                    torch.int64)
-    magnitude = x.abs() if events and signed else x
-    sums = _summed(magnitude, count_dims, dtype)
-    nonzero = x != 0   # summed in float32 slices: faster than count_nonzero on a CPU
-    nz_sums = _summed(nonzero, count_dims, torch.float32) if nonzero_sums else None
-    nnz = nz_sums.sum() if nonzero_sums else _summed(nonzero, 0, torch.float32)
-    zero = torch.zeros((), dtype=torch.float64, device=x.device)
-    if events and x.is_floating_point():
-        fraction = (x - x.round()).abs().amax().double()
-        smallest = torch.where(nonzero, magnitude, torch.inf).amin().double()
-    else:
-        fraction = zero
-        smallest = (torch.where(nonzero, magnitude, torch.iinfo(magnitude.dtype).max).amin()
-                    .double() if events else zero)
-    stats = torch.stack((sums.sum(), nnz, low.double(),
-                         high.double(), fraction, smallest))
+    sums = _summed(x.abs() if events and signed else x, count_dims, _accumulator(x, events))
+    nz_sums = _summed(x != 0, count_dims, torch.float32) if nonzero_sums else None
     return CallStatistics(sums, nz_sums, stats)
 
 

@@ -24,7 +24,7 @@ from spikingjelly.activation_based import functional
 from syops import count_syops
 from syops.models import create_model, model_info
 
-SYOPS_FILES = r"syops/(counter|probe|spikes|snn|rules|sites|ops|interception|profile|report)"
+SYOPS_FILES = r"syops/"
 
 
 def synchronize(device: str) -> None:
