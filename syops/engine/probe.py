@@ -328,15 +328,26 @@ _NO_MEMORY = re.compile(r"can't allocate memory|out of memory", re.I)
 
 def _replaced(model: nn.Module, layers: dict[nn.Module, tuple[str, Rule]], inputs: tuple,
               seed: int, integers: bool, quick: bool) -> ProbeResult:
-    """The probe proper: with data tracking, or without where tracking breaks the forward."""
+    """The probe proper: with data tracking, or without where tracking breaks the forward.
+    Tracking needs only ``requires_grad``: no backward runs, so autograd keeps none of the
+    tensors it would save for one (the probe's memory stays that of a plain forward)."""
     try:
-        with torch.enable_grad():
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_drop, _dropped):
             return _probe(model, layers, _tracked(inputs), seed, integers, quick=quick)
     except RuntimeError as err:
         if out_of_memory(err):
             raise
         with torch.no_grad():
             return _probe(model, layers, inputs, seed, integers, tracked=False, quick=quick)
+
+
+def _drop(tensor: Tensor) -> None:
+    """Autograd's pack hook in the probe: keep nothing for a backward that never runs."""
+    return None
+
+
+def _dropped(_: None) -> Tensor:
+    raise RuntimeError("the type probe keeps no tensors for a backward pass")
 
 
 def _tracked(inputs: Any) -> tuple[tuple, dict]:
