@@ -8,7 +8,9 @@ CPU; float64 inputs, and every input under the "events" convention, whose intege
 exceed 1, are summed in float64.) Where every element meets the same number of weights
 (``count_dims`` 0) only the total is kept, in one flat reduction. A value closer to 1 than the
 float32 rounding of such a partial sum (about 1e-4 for a partial of 2,000 elements) can pass
-for a 1; any other value in (0, 1), however small, makes the input multi-level.
+for a 1; any other value in (0, 1), however small, makes the input multi-level. The non-zero
+count is a dot product of the signs (``flat_statistics``), with no full-size temporary: on a
+CPU the signs of one cache-sized slice at a time go to a small scratch buffer.
 
 Under the "events" input convention two more figures are kept: the largest distance of a
 value from an integer, and the smallest non-zero magnitude (with the largest magnitude, it
